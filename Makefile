@@ -1,0 +1,85 @@
+# Every entry point of the workshop. The first target you run creates .venv and installs
+# requirements.txt; it installs again whenever requirements.txt changes.
+
+PYTHON ?= python3
+PORT ?= 8000
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+INSTALLED := $(VENV)/.installed
+STEPS := step1_http step2_websocket step3_channel_layer
+step_dir = $(word $(1),$(STEPS))
+
+.PHONY: help setup run run-step1 run-step2 run-step3 test test-step1 test-step2 test-step3 \
+	test-repo diff-1-2 diff-2-3 diffs superusers lint format clean
+
+help:
+	@echo "make run            the finished chat (step 3) on http://127.0.0.1:$(PORT)/"
+	@echo "make run-stepN      step N (1, 2 or 3) on http://127.0.0.1:$(PORT)/"
+	@echo "make test           every step's tests and the repository's own"
+	@echo "make test-stepN     one step's tests"
+	@echo "make diff-1-2       the lesson of step 2 (diff-2-3: the lesson of step 3)"
+	@echo "make superusers     the workshop users, in every step's database"
+	@echo "make lint           ruff check and format check"
+	@echo "make clean          remove the virtualenv, databases and caches"
+
+$(INSTALLED): requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+setup: $(INSTALLED)
+
+run: run-step3
+
+run-step1 run-step2 run-step3: run-step%: $(INSTALLED)
+	cd $(call step_dir,$*) && $(BIN)/python manage.py migrate --noinput
+	cd $(call step_dir,$*) && $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+
+test-step1 test-step2 test-step3: test-step%: $(INSTALLED)
+	cd $(call step_dir,$*) && $(BIN)/python -m pytest
+
+test-repo: $(INSTALLED)
+	$(BIN)/python -m pytest
+
+# One pytest process per step (a settings module is process-wide). Every suite runs even when
+# an earlier one fails, and the target fails if any of them did.
+test: $(INSTALLED)
+	@failed=""; \
+	for target in test-step1 test-step2 test-step3 test-repo; do \
+		$(MAKE) --no-print-directory $$target || failed="$$failed $$target"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi; \
+	echo "All test suites passed."
+
+# The lesson of a step is what changed since the one before it.
+diff-1-2:
+	@$(PYTHON) scripts/lesson_diff.py step1_http step2_websocket
+
+diff-2-3:
+	@$(PYTHON) scripts/lesson_diff.py step2_websocket step3_channel_layer
+
+# Regenerate the committed lesson diffs that the guide links to.
+diffs:
+	$(PYTHON) scripts/lesson_diff.py step1_http step2_websocket > docs/diffs/step1-to-step2.diff
+	$(PYTHON) scripts/lesson_diff.py step2_websocket step3_channel_layer > docs/diffs/step2-to-step3.diff
+
+superusers: $(INSTALLED)
+	@password=$$($(BIN)/python -c "import secrets; print(secrets.token_urlsafe(9))"); \
+	for dir in $(STEPS); do \
+		(cd $$dir && $(BIN)/python manage.py migrate --noinput >/dev/null && \
+		 $(BIN)/python manage.py create_workshop_users --password "$$password") || exit 1; \
+	done; \
+	echo "Password for new users: $$password (shown once: write it down)"
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(INSTALLED)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) .ruff_cache .pytest_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	rm -f */db.sqlite3 */db.sqlite3-journal */test_db.sqlite3*
