@@ -1,9 +1,6 @@
-from django.urls import path, register_converter
+from django.urls import path
 
 from . import views
-from .converters import RoomNameConverter
-
-register_converter(RoomNameConverter, "room_name")
 
 app_name = "chat"
 
