@@ -1,0 +1,23 @@
+"""ASGI entry point: HTTP goes to Django's views, WebSockets to the chat's consumers.
+
+https://channels.readthedocs.io/en/stable/topics/routing.html
+"""
+
+import os
+
+from channels.routing import ProtocolTypeRouter, URLRouter
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "learning.settings")
+
+# Set Django up (settings, app registry) before importing anything that uses models.
+django_asgi_app = get_asgi_application()
+
+from chat.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": URLRouter(websocket_urlpatterns),
+    }
+)
