@@ -10,7 +10,7 @@ STEPS := step1_http step2_websocket step3_channel_layer
 step_dir = $(word $(1),$(STEPS))
 
 .PHONY: help setup run run-step1 run-step2 run-step3 test test-step1 test-step2 test-step3 \
-	test-repo diff-1-2 diff-2-3 diffs superusers lint format clean
+	test-repo check diff-1-2 diff-2-3 diffs superusers lint format clean
 
 help:
 	@echo "make run            the finished chat (step 3) on http://127.0.0.1:$(PORT)/"
@@ -50,6 +50,11 @@ test: $(INSTALLED)
 	done; \
 	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi; \
 	echo "All test suites passed."
+
+# Step N's own tests against a project you built yourself: make check STEP=1 DIR=../my-chat
+# (ARGS passes extra pytest arguments, e.g. ARGS="-k pages").
+check: $(INSTALLED)
+	@$(BIN)/python scripts/check_project.py "$(STEP)" "$(DIR)" $(ARGS)
 
 # The lesson of a step is what changed since the one before it.
 diff-1-2:
