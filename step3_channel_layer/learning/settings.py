@@ -1,0 +1,154 @@
+"""Django settings for the workshop project.
+
+https://docs.djangoproject.com/en/5.2/topics/settings/
+"""
+
+import os
+import warnings
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_flag(name, default):
+    """A yes/no setting from the environment: 1/true/yes/on or 0/false/no/off."""
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ImproperlyConfigured(f"{name} must be one of 1/true/yes/on or 0/false/no/off.")
+
+
+DEBUG = env_flag("DJANGO_DEBUG", True)
+
+# A development key: never use it on a server that other people can reach.
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    SECRET_KEY = "django-insecure-workshop-key-for-local-development-only"
+    if not DEBUG:
+        warnings.warn("DJANGO_SECRET_KEY is not set: using the development key.", stacklevel=1)
+
+# Hosts this site answers to; the WebSocket origin check uses the same list.
+ALLOWED_HOSTS = [
+    host.strip()
+    for host in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
+    if host.strip()
+]
+
+INSTALLED_APPS = [
+    # Daphne first: its runserver replaces Django's and serves HTTP and WebSockets (ASGI).
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "chat",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "learning.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "learning.wsgi.application"
+# What Daphne serves: HTTP and WebSocket routing, in learning/asgi.py.
+ASGI_APPLICATION = "learning.asgi.application"
+
+# The channel layer carries messages between consumers: in this process by default, or
+# through Redis (REDIS_URL) so that several server processes share the same groups.
+# https://channels.readthedocs.io/en/stable/topics/channel_layers.html
+# A member's channel holds up to `capacity` messages; past that, group_send drops silently.
+CHANNEL_LAYER_CAPACITY = 1000
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                # redis-py 8 closes a connection idle for 5 s; a quiet room must stay open.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                "capacity": CHANNEL_LAYER_CAPACITY,
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": CHANNEL_LAYER_CAPACITY},
+        }
+    }
+
+# Frames per second one socket may send (a token bucket holding twice that); 0 turns it off.
+CHAT_RATE_LIMIT = float(os.environ.get("CHAT_RATE_LIMIT", "5"))
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": BASE_DIR / "db.sqlite3",
+        "OPTIONS": {
+            # Take the write lock when a transaction starts, so two servers saving at once
+            # wait for each other instead of failing with "database is locked".
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            # Readers do not block the writer: https://www.sqlite.org/wal.html
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        },
+        # Tests get a file of their own, so a test server in another process can share it
+        # and the development database is never wiped.
+        "TEST": {"NAME": BASE_DIR / "test_db.sqlite3"},
+    }
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Reload the browser when a template, static file or Python file changes (DEBUG only).
+# https://github.com/adamchainz/django-browser-reload
+if DEBUG:
+    INSTALLED_APPS += ["django_browser_reload"]
+    MIDDLEWARE += ["django_browser_reload.middleware.BrowserReloadMiddleware"]
