@@ -2,6 +2,9 @@
 
 import os
 import shutil
+import time
+from dataclasses import dataclass
+from functools import partial
 
 import pytest
 
@@ -48,3 +51,56 @@ def browser():
     driver.implicitly_wait(0)
     yield driver
     driver.quit()
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    """Where a running test server listens."""
+
+    host: str
+    port: int
+
+    @property
+    def url(self):
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def ws_url(self):
+        return f"ws://{self.host}:{self.port}"
+
+
+@pytest.fixture(scope="session")
+def daphne_server(django_db_setup, django_db_blocker):
+    """Daphne serving learning.asgi.application and the static files on a free local port.
+
+    It is the server ChannelsLiveServerTestCase starts (Daphne in a process of its own, using
+    the test database), as a pytest fixture so that tests can use `browser` and async clients.
+    https://channels.readthedocs.io/en/stable/topics/testing.html#channelsliveservertestcase
+    """
+    from channels.testing.live import make_application, set_database_connection
+    from daphne.testing import DaphneProcess
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+    host = "127.0.0.1"
+    # Port 0: the system picks a free port, and the process reports which one it got.
+    process = DaphneProcess(
+        host,
+        partial(make_application, static_wrapper=ASGIStaticFilesHandler),
+        setup=set_database_connection,
+    )
+    # The server process inherits this process's state: let it use the test database.
+    with django_db_blocker.unblock():
+        process.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not process.ready.wait(timeout=0.2):
+            if not process.is_alive() or time.monotonic() > deadline:
+                error = "" if process.errors.empty() else process.errors.get(timeout=1)[1]
+                raise RuntimeError(f"Daphne did not start.\n{error}")
+        yield LiveServer(host, process.port.value)
+    finally:
+        process.terminate()
+        process.join(timeout=10)
+        if process.is_alive():
+            process.kill()
+            process.join(timeout=10)
