@@ -36,7 +36,7 @@ HTML_ANCHOR = re.compile(r"""<a\s[^>]*\b(?:id|name)=["'](?P<anchor>[^"']+)["']""
 HEADING = re.compile(r"^ {0,3}(?P<level>#{1,6})\s+(?P<text>.*?)\s*#*\s*$")
 SETEXT_UNDERLINE = re.compile(r"^ {0,3}(=+|-+)\s*$")
 LINE_ANCHOR = re.compile(r"^L(?P<start>\d+)(?:-L(?P<end>\d+))?$")
-SHELL_LANGUAGES = {"", "sh", "bash", "shell", "console", "zsh", "text"}
+SHELL_LANGUAGES = {"", "sh", "bash", "shell", "console", "zsh"}
 MAKE_COMMAND = re.compile(r"(?:^|[\s;&|(]|\$\s)make(?P<args>(?:[ \t]+[^\s;&|)#]+)*)")
 
 
@@ -366,3 +366,26 @@ def check_make_target(target, targets):
     if target not in targets:
         return [f"make {target} is not a Makefile target"]
     return []
+
+
+# Tests the guide names
+
+
+def known_test_names(root=ROOT):
+    """Names of the test functions in every step's tests and the repository's own."""
+    names = set()
+    for path in [*root.glob("step*/tests/*.py"), *root.glob("tests/*.py")]:
+        names.update(
+            re.findall(r"^\s*(?:async\s+)?def\s+(test_\w+)", path.read_text("utf-8"), re.M)
+        )
+    return names
+
+
+def named_tests(page):
+    """(line number, name) for every `test_name` (or `path::test_name`) a page shows."""
+    mentions = []
+    for number, code in page.inline_code():
+        match = re.fullmatch(r"(?:[\w/.-]+::)?(test_\w+)(?:\[.*\])?", code)
+        if match:
+            mentions.append((number, match.group(1)))
+    return mentions

@@ -13,9 +13,11 @@ from tests.markdown_checks import (
     check_code_block,
     check_link,
     check_make_target,
+    known_test_names,
     make_mentions,
     makefile_targets,
     markdown_pages,
+    named_tests,
     repository_files,
 )
 
@@ -29,6 +31,8 @@ LINKS = [link for page in PAGES for link in page.links()]
 MAKE_MENTIONS = [
     (page.name, line, target) for page in PAGES for line, target in make_mentions(page)
 ]
+NAMED_TESTS = [(page.name, line, name) for page in PAGES for line, name in named_tests(page)]
+TEST_NAMES = known_test_names()
 LESSON_DIFFS = [
     ("step1_http", "step2_websocket", "docs/diffs/step1-to-step2.diff"),
     ("step2_websocket", "step3_channel_layer", "docs/diffs/step2-to-step3.diff"),
@@ -60,6 +64,14 @@ def test_make_target_mentioned_exists(target):
 
 
 @pytest.mark.parametrize(
+    "name", [m[2] for m in NAMED_TESTS], ids=[f"{s}:{n}:{t}" for s, n, t in NAMED_TESTS]
+)
+def test_named_test_exists(name):
+    """A test the guide names as proof (`test_...`) is a test function of the repository."""
+    assert name in TEST_NAMES, f"no test called {name} in step*/tests/ or tests/"
+
+
+@pytest.mark.parametrize(
     ("old", "new", "committed"), LESSON_DIFFS, ids=[d[2].split("/")[-1] for d in LESSON_DIFFS]
 )
 def test_committed_lesson_diff_is_current(old, new, committed):
@@ -74,7 +86,19 @@ def test_committed_lesson_diff_is_current(old, new, committed):
         check=True,
         timeout=60,
     ).stdout
-    assert path.read_text(encoding="utf-8") == current, f"{committed} is stale: run make diffs"
+    committed_text = path.read_text(encoding="utf-8")
+    if committed_text != current:
+        committed_lines, current_lines = committed_text.splitlines(), current.splitlines()
+        # Name the first line that differs instead of printing two diffs of a diff.
+        first = next(
+            (
+                n
+                for n, pair in enumerate(zip(committed_lines, current_lines, strict=False), 1)
+                if len(set(pair)) > 1
+            ),
+            min(len(committed_lines), len(current_lines)) + 1,
+        )
+        pytest.fail(f"{committed} is stale from line {first} on: run make diffs", pytrace=False)
 
 
 def test_the_guide_is_there_to_check():
@@ -84,6 +108,7 @@ def test_the_guide_is_there_to_check():
     assert any(block.source == "docs/01-http.md" for block in SHOWN_BLOCKS)
     assert len(LINKS) > 10
     assert {"run", "test", "check"} <= {target for _, _, target in MAKE_MENTIONS}
+    assert "test_posted_message_comes_back_in_the_answer" in {name for _, _, name in NAMED_TESTS}
 
 
 # The checker itself: it must report what it exists to catch.

@@ -1,0 +1,72 @@
+"""`make check STEP=N DIR=path` runs a step's own tests against a learner's project."""
+
+import shutil
+import subprocess
+
+import pytest
+
+from tests.markdown_checks import ROOT
+
+PROJECT_FILES = shutil.ignore_patterns(
+    "tests", "conftest.py", "pytest.ini", "__pycache__", "*.sqlite3*", "staticfiles"
+)
+
+
+def make_check(*arguments):
+    return subprocess.run(
+        ["make", "--no-print-directory", "check", *arguments],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def learner_copy(tmp_path):
+    """step1_http/ as a learner's project: the code only, no tests, in a folder elsewhere."""
+    project = tmp_path / "my-chat"
+    shutil.copytree(ROOT / "step1_http", project, ignore=PROJECT_FILES)
+    return project
+
+
+def test_check_passes_on_a_correct_project(learner_copy):
+    """A copy of the reference project passes step 1's tests, browser test included."""
+    done = make_check("STEP=1", f"DIR={learner_copy}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"against {learner_copy}" in done.stdout
+    assert " passed" in done.stdout and " failed" not in done.stdout
+
+
+def test_check_fails_on_a_project_whose_view_forgets_the_message(learner_copy):
+    """A view that answers without the posted message fails, and the failing test is named."""
+    views = learner_copy / "chat/views.py"
+    source = views.read_text()
+    assert "messages.append(message)" in source
+    views.write_text(source.replace("messages.append(message)", "pass"))
+    done = make_check("STEP=1", f"DIR={learner_copy}", "ARGS=-k 'not browser'")
+    assert done.returncode != 0
+    assert "FAILED tests/test_pages.py::test_posted_message_comes_back_in_the_answer" in done.stdout
+
+
+def test_check_refuses_a_folder_without_the_chat_app(learner_copy):
+    """A folder without the app the tests need is refused with the command that makes it."""
+    shutil.rmtree(learner_copy / "chat")
+    done = make_check("STEP=1", f"DIR={learner_copy}")
+    assert done.returncode != 0
+    assert "chat/apps.py" in done.stderr and "startapp chat" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["STEP=1"], "say where your project is"),
+        (["STEP=9", "DIR=."], "STEP must be 1, 2 or 3"),
+        (["STEP=1", "DIR=/nonexistent/my-chat"], "is not a folder"),
+    ],
+)
+def test_check_explains_a_wrong_call(arguments, message):
+    """Missing or wrong STEP and DIR give a sentence that says what to type."""
+    done = make_check(*arguments)
+    assert done.returncode != 0
+    assert message in done.stderr
