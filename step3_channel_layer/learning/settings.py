@@ -90,24 +90,38 @@ ASGI_APPLICATION = "learning.asgi.application"
 # A member's channel holds up to `capacity` messages; past that, group_send drops silently.
 CHANNEL_LAYER_CAPACITY = 1000
 REDIS_URL = os.environ.get("REDIS_URL", "")
-if REDIS_URL:
+# memory, redis (channels_redis's RedisChannelLayer) or redis-pubsub (its RedisPubSubChannelLayer).
+CHANNEL_LAYER = os.environ.get("CHANNEL_LAYER", "") or ("redis" if REDIS_URL else "memory")
+if CHANNEL_LAYER in ("redis", "redis-pubsub") and not REDIS_URL:
+    raise ImproperlyConfigured(f"CHANNEL_LAYER={CHANNEL_LAYER} needs REDIS_URL.")
+# Each host dict is passed to redis-py as is. redis-py 8 gives up on a reply after 5 s, and the
+# layer waits longer than that for messages to a quiet room: no timeout, so idle sockets stay open.
+REDIS_HOSTS = [{"address": REDIS_URL, "socket_timeout": None}]
+if CHANNEL_LAYER == "redis":
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                # redis-py 8 closes a connection idle for 5 s; a quiet room must stay open.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
-                "capacity": CHANNEL_LAYER_CAPACITY,
-            },
+            "CONFIG": {"hosts": REDIS_HOSTS, "capacity": CHANNEL_LAYER_CAPACITY},
         }
     }
-else:
+elif CHANNEL_LAYER == "redis-pubsub":
+    # Redis pub/sub: no queues in Redis and no capacity; a message reaches whoever listens now.
+    # https://github.com/django/channels_redis
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": REDIS_HOSTS},
+        }
+    }
+elif CHANNEL_LAYER == "memory":
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels.layers.InMemoryChannelLayer",
             "CONFIG": {"capacity": CHANNEL_LAYER_CAPACITY},
         }
     }
+else:
+    raise ImproperlyConfigured("CHANNEL_LAYER must be memory, redis or redis-pubsub.")
 
 # Frames per second one socket may send (a token bucket holding twice that); 0 turns it off.
 CHAT_RATE_LIMIT = float(os.environ.get("CHAT_RATE_LIMIT", "5"))
