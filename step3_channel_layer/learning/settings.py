@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -94,9 +95,18 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 CHANNEL_LAYER = os.environ.get("CHANNEL_LAYER", "") or ("redis" if REDIS_URL else "memory")
 if CHANNEL_LAYER in ("redis", "redis-pubsub") and not REDIS_URL:
     raise ImproperlyConfigured(f"CHANNEL_LAYER={CHANNEL_LAYER} needs REDIS_URL.")
-# Each host dict is passed to redis-py as is. redis-py 8 gives up on a reply after 5 s, and the
-# layer waits longer than that for messages to a quiet room: no timeout, so idle sockets stay open.
-REDIS_HOSTS = [{"address": REDIS_URL, "socket_timeout": None}]
+# Each host dict holds keyword arguments for redis-py's connection pool.
+# https://redis.readthedocs.io/en/stable/connections.html
+REDIS_HOSTS = [
+    {
+        "address": REDIS_URL,
+        # redis-py 8 gives up on a reply after 5 s, but the layer waits longer than that for
+        # messages to a quiet room: no timeout, so idle sockets stay open.
+        "socket_timeout": None,
+        # After Redis restarts, pooled connections are dead: retry once on a new connection.
+        "retry_on_error": [RedisConnectionError],
+    }
+]
 if CHANNEL_LAYER == "redis":
     CHANNEL_LAYERS = {
         "default": {
