@@ -86,7 +86,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send_json(error.as_frame(client_id_of(text_data)))
             return
         if created:
-            await self.channel_layer.group_send(self.room_group_name, message_event(saved))
+            await self.send_to_room(saved)
         else:
             # A resend of a message saved before: only its sender needs to hear it again.
             await self.send(text_data=dumps(saved.to_frame()))
@@ -104,6 +104,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
             logger.exception("Could not save a message in room %s", self.room_name)
             detail = "The message could not be saved: send it again."
             raise FrameError("not_saved", detail) from None
+
+    async def send_to_room(self, message):
+        """group_send a saved message; if the channel layer fails, tell its sender instead."""
+        try:
+            await self.channel_layer.group_send(self.room_group_name, message_event(message))
+        except Exception:
+            # The layer (Redis) is unreachable. The message is saved: its sender sees it now,
+            # the others from the database when they reconnect or the next message arrives.
+            logger.exception("Could not send a message to group %s", self.room_group_name)
+            await self.chat_message(message_event(message))
+            detail = "Saved, but the room could not be reached: the others will see it later."
+            await self.send_json({"type": "error", "code": "not_delivered", "detail": detail})
 
     async def chat_message(self, event):
         """A saved message for this socket; a gap before it is filled from the database."""
@@ -123,9 +135,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Someone entered the room: show them, and tell them that we are here."""
         await self.send_json({"type": "user.joined", "user": event["member"]})
         if event["channel"] != self.channel_name:
-            await self.channel_layer.send(
-                event["channel"], {"type": "presence.here", "member": self.member}
-            )
+            try:
+                await self.channel_layer.send(
+                    event["channel"], {"type": "presence.here", "member": self.member}
+                )
+            except Exception:
+                # The newcomer's channel is full or the layer is down: it misses one name,
+                # and this socket must not close over it.
+                logger.warning("Could not answer a join in %s", self.room_name, exc_info=True)
 
     async def presence_here(self, event):
         """A member who was already in the room answered our join."""
@@ -150,10 +167,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not getattr(self, "joined", False):
             return
         self.joined = False
-        await self.channel_layer.group_discard(self.room_group_name, self.channel_name)
-        await self.channel_layer.group_send(
-            self.room_group_name, {"type": "presence.leave", "member": self.member}
-        )
+        try:
+            await self.channel_layer.group_discard(self.room_group_name, self.channel_name)
+            await self.channel_layer.group_send(
+                self.room_group_name, {"type": "presence.leave", "member": self.member}
+            )
+        except Exception:
+            # The layer (Redis) is unreachable. Redis drops a group member after group_expiry
+            # (a day), and messages sent to a channel nobody reads expire unread meanwhile.
+            logger.warning("Could not leave group %s", self.room_group_name, exc_info=True)
 
     async def send_history(self, messages):
         """The history in frames of at most HISTORY_LENGTH messages, each well under 1 MiB."""
