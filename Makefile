@@ -3,18 +3,22 @@
 
 PYTHON ?= python3
 PORT ?= 8000
+# The two servers of make run-step3-redis.
+PORT1 ?= 8001
+PORT2 ?= 8002
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 INSTALLED := $(VENV)/.installed
 STEPS := step1_http step2_websocket step3_channel_layer
 step_dir = $(word $(1),$(STEPS))
 
-.PHONY: help setup run run-step1 run-step2 run-step3 test test-step1 test-step2 test-step3 \
-	test-repo check diff-1-2 diff-2-3 diffs superusers lint format clean
+.PHONY: help setup run run-step1 run-step2 run-step3 run-step3-redis test test-step1 test-step2 \
+	test-step3 test-repo check diff-1-2 diff-2-3 diffs superusers lint format clean
 
 help:
 	@echo "make run            the finished chat (step 3) on http://127.0.0.1:$(PORT)/"
 	@echo "make run-stepN      step N (1, 2 or 3) on http://127.0.0.1:$(PORT)/"
+	@echo "make run-step3-redis  two step 3 servers (ports $(PORT1), $(PORT2)) sharing one Redis"
 	@echo "make test           every step's tests and the repository's own"
 	@echo "make test-stepN     one step's tests"
 	@echo "make diff-1-2       the lesson of step 2 (diff-2-3: the lesson of step 3)"
@@ -34,6 +38,11 @@ run: run-step3
 run-step1 run-step2 run-step3: run-step%: $(INSTALLED)
 	cd $(call step_dir,$*) && $(BIN)/python manage.py migrate --noinput
 	cd $(call step_dir,$*) && $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+
+# Two step 3 servers sharing one local Redis (or REDIS_URL); Ctrl-C stops all three.
+# CHANNEL_LAYER=redis-pubsub picks the pub/sub layer.
+run-step3-redis: $(INSTALLED)
+	@$(BIN)/python scripts/run_step3_redis.py --ports $(PORT1) $(PORT2)
 
 test-step1 test-step2 test-step3: test-step%: $(INSTALLED)
 	cd $(call step_dir,$*) && $(BIN)/python -m pytest
