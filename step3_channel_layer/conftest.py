@@ -4,6 +4,7 @@ import os
 import shutil
 
 import pytest
+from channels.layers import channel_layers
 
 
 def find_chromium():
@@ -48,3 +49,36 @@ def browser():
     driver.implicitly_wait(0)
     yield driver
     driver.quit()
+
+
+@pytest.fixture(autouse=True)
+def fresh_channel_layer():
+    """Each test gets a new channel layer: no groups or queued events left by another test.
+
+    channel_layers creates the layer again from settings.CHANNEL_LAYERS on next use.
+    """
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+@pytest.fixture(scope="session")
+def chat_server(django_db_setup):
+    """A real Daphne serving the chat and its static files on a free port, for every test.
+
+    It runs in a process of its own (tests/servers.py) on the test database's file, so it sees
+    what a test saves; learning.settings is used unchanged otherwise. Tests that use it need
+    pytest.mark.django_db(transaction=True), so that their rows are committed where the server
+    can read them.
+    """
+    from django.db import connection
+
+    from tests.servers import DaphneServer
+
+    server = DaphneServer(
+        connection.settings_dict["NAME"], application="tests.live_asgi:application"
+    ).start()
+    try:
+        yield server
+    finally:
+        server.stop()

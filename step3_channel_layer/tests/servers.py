@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 STEP_DIR = Path(__file__).resolve().parent.parent
+APPLICATION = "learning.asgi:application"
 
 
 def free_port():
@@ -54,13 +55,16 @@ class DaphneServer:
 
     The settings are learning.settings with the database name replaced (tests/live_settings.py),
     so the server sees the rows a test writes. `env` adds environment variables (REDIS_URL...).
+    `application` is the ASGI application to serve, as "module:attribute"
+    (tests.live_asgi:application adds the static files a browser needs).
     """
 
-    def __init__(self, database, env=None, port=None, args=()):
+    def __init__(self, database, env=None, port=None, args=(), application=APPLICATION):
         self.database = str(database)
         self.env = env or {}
         self.port = port or free_port()
         self.args = list(args)
+        self.application = application
         self.process = None
 
     @property
@@ -83,7 +87,7 @@ class DaphneServer:
             **self.env,
         }
         command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port)]
-        command += [*self.args, "learning.asgi:application"]
+        command += [*self.args, self.application]
         self.log = tempfile.TemporaryFile()
         self.process = subprocess.Popen(
             command, cwd=STEP_DIR, env=env, stdout=self.log, stderr=subprocess.STDOUT
@@ -103,8 +107,8 @@ class DaphneServer:
 
 
 @contextmanager
-def daphne_server(database, env=None, args=()):
-    server = DaphneServer(database, env=env, args=args).start()
+def daphne_server(database, env=None, args=(), application=APPLICATION):
+    server = DaphneServer(database, env=env, args=args, application=application).start()
     try:
         yield server
     finally:
