@@ -40,6 +40,19 @@ def test_room_renders_empty_log_and_form(client):
     assert 'class="message"' not in response.text
 
 
+def test_room_has_the_socket_state_and_the_user_list(client):
+    """The page the socket fills in: its state, who is here, and the room name for room.js."""
+    response = client.get("/chat/lobby/")
+    assert 'data-socket="connecting"' in response.text
+    assert 'id="user-list"' in response.text
+    assert '<script id="room-name-data" type="application/json">"lobby"</script>' in response.text
+
+
+def test_room_takes_messages_over_the_socket_only(client):
+    """Messages travel over the WebSocket: a form POST to the room page is refused."""
+    assert client.post("/chat/lobby/", {"message": "hi"}).status_code == 405
+
+
 def test_room_accepts_the_longest_valid_name(client):
     assert client.get(f"/chat/{'a' * 64}/").status_code == 200
 
