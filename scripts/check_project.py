@@ -4,11 +4,11 @@ Usage: python scripts/check_project.py STEP DIR [pytest arguments...]
    or: make check STEP=1 DIR=../my-chat
 
 DIR is a Django project made the way the guide says (`django-admin startproject learning .`,
-`python manage.py startapp chat`), so it has the same names as the step folders. The step's
-tests, conftest.py and pytest.ini are copied into a temporary folder, and pytest runs there with
-DIR on the import path: the step's settings module (learning.settings) and app (chat) are then
-the ones in DIR, and nothing is written into DIR except what its own code writes (a test
-database next to its settings, if its settings say so).
+`python manage.py startapp chat`), so it has the same names as the step folders. Its code is
+copied into a temporary folder (virtualenvs, databases and caches left out), the step's tests,
+conftest.py and pytest.ini are put beside it, and pytest runs there: the tests then meet your
+learning.settings and your chat app exactly where they would meet the step's own, servers they
+start included, and nothing is written into DIR.
 """
 
 import os
@@ -53,29 +53,51 @@ def project_folder(directory):
     return project
 
 
+def is_virtualenv(path):
+    return (path / "pyvenv.cfg").is_file()
+
+
+def copy_project(project, destination):
+    """The learner's code, without what is not code: virtualenvs, databases, caches, git."""
+    skipped = {".git", "__pycache__", ".pytest_cache", ".ruff_cache", "node_modules", "staticfiles"}
+
+    def ignore(folder, names):
+        folder = Path(folder)
+        ignored = {
+            name
+            for name in names
+            if name in skipped
+            or ".sqlite3" in name
+            or name.endswith(".pyc")
+            or ((folder / name).is_dir() and is_virtualenv(folder / name))
+        }
+        if folder == project:
+            # The step brings its own tests and test configuration.
+            ignored |= {"tests", "conftest.py", "pytest.ini"} & set(names)
+        return ignored
+
+    shutil.copytree(project, destination, ignore=ignore, symlinks=True)
+
+
 def run_step_tests(step, directory, pytest_args=()):
     """Run step STEP's tests against the project in directory; return pytest's exit code."""
     folder = step_folder(step)
     project = project_folder(directory)
     with tempfile.TemporaryDirectory(prefix=f"check-step{step}-") as scratch:
-        scratch = Path(scratch)
+        workdir = Path(scratch) / "project"
+        copy_project(project, workdir)
         shutil.copytree(
-            folder / "tests", scratch / "tests", ignore=shutil.ignore_patterns("__pycache__")
+            folder / "tests", workdir / "tests", ignore=shutil.ignore_patterns("__pycache__")
         )
         for name in ("conftest.py", "pytest.ini"):
             if (folder / name).is_file():
-                shutil.copy2(folder / name, scratch / name)
-        environment = dict(os.environ)
-        # The scratch folder holds only tests; learning/ and chat/ come from the project.
-        environment["PYTHONPATH"] = os.pathsep.join(
-            filter(None, [str(project), environment.get("PYTHONPATH")])
-        )
-        environment["PYTHONDONTWRITEBYTECODE"] = "1"
+                shutil.copy2(folder / name, workdir / name)
+        environment = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+        environment.pop("DJANGO_SETTINGS_MODULE", None)
         print(f"Running {STEPS[step]}'s tests against {project}", flush=True)
+        print(f"(on a copy in {workdir}: tracebacks name the copy's files)", flush=True)
         return subprocess.call(
-            [sys.executable, "-m", "pytest", *pytest_args],
-            cwd=scratch,
-            env=environment,
+            [sys.executable, "-m", "pytest", *pytest_args], cwd=workdir, env=environment
         )
 
 

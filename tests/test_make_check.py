@@ -1,5 +1,6 @@
 """`make check STEP=N DIR=path` runs a step's own tests against a learner's project."""
 
+import importlib.util
 import shutil
 import subprocess
 
@@ -32,10 +33,13 @@ def learner_copy(tmp_path):
 
 def test_check_passes_on_a_correct_project(learner_copy):
     """A copy of the reference project passes step 1's tests, browser test included."""
+    before = sorted(path.relative_to(learner_copy) for path in learner_copy.rglob("*"))
     done = make_check("STEP=1", f"DIR={learner_copy}")
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"against {learner_copy}" in done.stdout
     assert " passed" in done.stdout and " failed" not in done.stdout
+    # The tests ran on a copy: no test database, no bytecode, nothing new in the project.
+    assert sorted(path.relative_to(learner_copy) for path in learner_copy.rglob("*")) == before
 
 
 def test_check_fails_on_a_project_whose_view_forgets_the_message(learner_copy):
@@ -70,3 +74,29 @@ def test_check_explains_a_wrong_call(arguments, message):
     done = make_check(*arguments)
     assert done.returncode != 0
     assert message in done.stderr
+
+
+def test_the_copy_leaves_out_virtualenvs_databases_and_the_learners_own_tests(tmp_path):
+    """What is not code stays behind; the step's tests replace the learner's."""
+    spec = importlib.util.spec_from_file_location(
+        "check_project", ROOT / "scripts/check_project.py"
+    )
+    check_project = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check_project)
+    project = tmp_path / "my-chat"
+    for name in (
+        "manage.py",
+        "db.sqlite3",
+        "conftest.py",
+        "tests/test_mine.py",
+        ".venv/pyvenv.cfg",
+        ".venv/lib/big.py",
+        "chat/views.py",
+        "chat/tests/__init__.py",
+        "chat/__pycache__/views.cpython-311.pyc",
+    ):
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text("")
+    check_project.copy_project(project, tmp_path / "copy")
+    copied = {p.relative_to(tmp_path / "copy").as_posix() for p in (tmp_path / "copy").rglob("*")}
+    assert copied == {"manage.py", "chat", "chat/views.py", "chat/tests", "chat/tests/__init__.py"}
