@@ -126,6 +126,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             missed = await database_sync_to_async(store.messages_between)(
                 self.room_name, self.last_sequence, sequence
             )
+            # The layer dropped events for this socket (its channel was full) or another server's
+            # event came first: the log says how often, to size the channel layer's capacity.
+            logger.info(
+                "Room %s: %d missed messages sent from the database", self.room_name, len(missed)
+            )
             for message in missed:
                 await self.send(text_data=dumps(message.to_frame()))
         await self.send(text_data=event["text"])

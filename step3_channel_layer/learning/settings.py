@@ -41,6 +41,12 @@ ALLOWED_HOSTS = [
     if host.strip()
 ]
 
+# Behind HTTPS (DJANGO_HTTPS=1, with the proxy's X-Forwarded-Proto passed on): redirect plain
+# HTTP to HTTPS and send the session and CSRF cookies over HTTPS only.
+# https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/
+HTTPS = env_flag("DJANGO_HTTPS", False)
+SECURE_SSL_REDIRECT = SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+
 INSTALLED_APPS = [
     # Daphne first: its runserver replaces Django's and serves HTTP and WebSockets (ASGI).
     "daphne",
@@ -168,6 +174,11 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+if not DEBUG:
+    # runserver serves the static files in DEBUG; in production WhiteNoise serves the copies
+    # that `manage.py collectstatic` put in STATIC_ROOT. It goes right after SecurityMiddleware:
+    # https://whitenoise.readthedocs.io/en/stable/django.html
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
