@@ -44,7 +44,8 @@ LESSON_DIFFS = [
 )
 def test_code_block_is_in_the_file_it_names(block):
     """A block that names a file on its first line shows that file's real lines, in order."""
-    assert check_code_block(block) == []
+    problems = check_code_block(block)
+    assert not problems, "\n".join(problems)
 
 
 @pytest.mark.parametrize(
@@ -52,7 +53,8 @@ def test_code_block_is_in_the_file_it_names(block):
 )
 def test_relative_link_resolves(link):
     """A relative link names a file or folder of the repository, and its #anchor exists."""
-    assert check_link(link, PAGES_BY_NAME, FILES) == []
+    problems = check_link(link, PAGES_BY_NAME, FILES)
+    assert not problems, "\n".join(problems)
 
 
 @pytest.mark.parametrize(
@@ -60,7 +62,8 @@ def test_relative_link_resolves(link):
 )
 def test_make_target_mentioned_exists(target):
     """Every `make X` the README or the guide shows is a target of the Makefile."""
-    assert check_make_target(target, TARGETS) == []
+    problems = check_make_target(target, TARGETS)
+    assert not problems, "\n".join(problems)
 
 
 @pytest.mark.parametrize(
