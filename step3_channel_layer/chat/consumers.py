@@ -205,4 +205,4 @@ def guest_name(query):
 def last_seen(query):
     """The sequence number a reconnecting socket has seen up to (?after=...), or None."""
     value = query.get("after", [""])[-1]
-    return int(value) if value.isdigit() and len(value) < 10 else None
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 10 else None
