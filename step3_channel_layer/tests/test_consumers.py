@@ -99,6 +99,15 @@ async def test_a_reconnect_with_after_gets_only_what_it_missed():
     await close_all(alice, bob)
 
 
+@pytest.mark.parametrize("after", ["²", "٣", "-1", "1.5", "abc", "9" * 20, ""])
+async def test_an_after_that_is_not_a_plain_number_gets_the_ordinary_history(after):
+    """?after= is only understood as ASCII digits; anything else is ignored, never a crash."""
+    await save_messages("lobby", ["one", "two"])
+    alice = await open_socket(after=after)
+    assert [message["message"] for message in alice.history] == ["one", "two"]
+    await alice.disconnect()
+
+
 @pytest.mark.parametrize(
     "character",
     ["😀", "\x01", '"'],
