@@ -1,0 +1,502 @@
+"""The runner: every server in turn, the same workloads against each, everything stopped after.
+
+    python -m bench            # quick run (make bench)
+    python -m bench --full     # the run that goes into docs/performance.md (make bench-full)
+
+Each workload is bounded in count and time; a workload that fails is recorded with the
+server's last log lines and the run goes on with the next one.
+"""
+
+import argparse
+import multiprocessing
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+
+from bench import loadgen
+from bench.servers import Server, ServerSpec, migrated_database, temporary_workdir
+
+FLOOR = ServerSpec("floor", "websockets")
+TUTORIAL_DAPHNE = ServerSpec("tutorial", "daphne", "memory")
+TUTORIAL_UVICORN = ServerSpec("tutorial", "uvicorn", "memory")
+STEP3_SERVERS = [
+    ServerSpec("step3", server, layer)
+    for server in ("daphne", "uvicorn")
+    for layer in ("memory", "redis", "redis-pubsub")
+]
+
+
+@dataclass
+class Settings:
+    """How big and how long each workload is."""
+
+    mode: str
+    servers: list
+    saturation_clients: tuple = (10, 50, 200)
+    saturation_seconds: float = 2.0
+    saturation_window: int = 20
+    saturation_max_messages: int = 20_000
+    steady_clients: int = 200
+    steady_rate: float = 20.0
+    steady_seconds: float = 10.0
+    burst_clients: int = 50
+    burst_senders: int = 10
+    burst_messages: int = 50
+    idle_sockets: int = 1000
+    idle_room_size: int = 20
+    processes: int = 2
+    budget_seconds: float = 600.0
+    workloads: tuple = ("idle", "saturation", "steady", "burst")
+    extra: dict = field(default_factory=dict)
+
+
+def quick_settings():
+    return Settings(
+        mode="quick",
+        servers=[FLOOR, TUTORIAL_DAPHNE, *STEP3_SERVERS[:3], STEP3_SERVERS[3]],
+        saturation_seconds=1.5,
+        steady_seconds=5.0,
+        budget_seconds=225.0,
+    )
+
+
+def full_settings():
+    return Settings(
+        mode="full",
+        servers=[FLOOR, TUTORIAL_DAPHNE, TUTORIAL_UVICORN, *STEP3_SERVERS],
+        saturation_seconds=5.0,
+        steady_seconds=10.0,
+        budget_seconds=1800.0,
+    )
+
+
+def tiny_settings():
+    """For the test of the machinery: the floor and step 3, a handful of clients."""
+    return Settings(
+        mode="tiny",
+        servers=[FLOOR, ServerSpec("step3", "daphne", "memory")],
+        saturation_clients=(3,),
+        saturation_seconds=0.5,
+        saturation_max_messages=30,
+        steady_clients=3,
+        steady_rate=10.0,
+        steady_seconds=0.5,
+        burst_clients=3,
+        burst_senders=2,
+        burst_messages=5,
+        idle_sockets=10,
+        idle_room_size=5,
+        processes=2,
+        budget_seconds=120.0,
+    )
+
+
+# The load generator's processes
+
+
+class LoadGeneratorGone(RuntimeError):
+    """A load-generator process died: nothing after this could be measured."""
+
+
+class LoadGenerator:
+    """`processes` load-generator processes, each a loadgen.Worker behind a pipe."""
+
+    def __init__(self, processes):
+        context = multiprocessing.get_context("spawn")
+        self.pipes, self.processes = [], []
+        for _ in range(processes):
+            parent, child = context.Pipe()
+            process = context.Process(target=loadgen.worker_main, args=(child,), daemon=True)
+            process.start()
+            child.close()
+            self.pipes.append(parent)
+            self.processes.append(process)
+
+    @property
+    def size(self):
+        return len(self.pipes)
+
+    def alive(self):
+        return all(process.is_alive() for process in self.processes)
+
+    def call(self, calls, timeout=120):
+        """Send {worker: (command, arguments)} to the workers at once; their answers, in order."""
+        if not self.alive():
+            raise LoadGeneratorGone("a load-generator process has exited")
+        for index, (command, arguments) in calls.items():
+            self.pipes[index].send((command, arguments))
+        deadline = time.monotonic() + timeout
+        answers = {}
+        for index in calls:
+            if not self.pipes[index].poll(max(0.0, deadline - time.monotonic())):
+                raise TimeoutError(f"load generator {index} did not answer {calls[index][0]}")
+            answers[index] = self.pipes[index].recv()
+            if "error" in answers[index]:
+                raise RuntimeError(f"load generator {index}: {answers[index]['error']}")
+        return answers
+
+    def all(self, command, timeout=120, **arguments):
+        calls = {index: (command, arguments) for index in range(self.size)}
+        return list(self.call(calls, timeout).values())
+
+    def stop(self):
+        for pipe in self.pipes:
+            try:
+                pipe.send(("exit", {}))
+            except OSError:
+                pass
+        for process in self.processes:
+            process.join(5)
+            if process.is_alive():
+                process.terminate()
+                process.join(5)
+            if process.is_alive():
+                process.kill()
+                process.join(5)
+        for pipe in self.pipes:
+            pipe.close()
+
+
+def spread(count, parts):
+    """`count` things over `parts` workers, as evenly as possible."""
+    return [count // parts + (i < count % parts) for i in range(parts)]
+
+
+def percentile(sorted_values, fraction):
+    if not sorted_values:
+        return None
+    return sorted_values[min(len(sorted_values) - 1, int(fraction * len(sorted_values)))]
+
+
+# Workloads
+
+
+class Workloads:
+    """The four workloads against one running server."""
+
+    def __init__(self, server, load, settings):
+        self.server = server
+        self.load = load
+        self.settings = settings
+        self.target = {"host": "127.0.0.1", "port": server.port, "origin": server.origin}
+
+    def connect(self, room, receivers, senders=()):
+        """`receivers` sockets in `room`, then the senders (ids), who join last."""
+        calls = {}
+        for index, count in enumerate(spread(receivers, self.load.size)):
+            if count:
+                calls[index] = ("connect", {**self.target, "rooms": [(room, count)]})
+        opened = self.expect_opened(self.load.call(calls, timeout=180), receivers)
+        if senders:
+            calls = {}
+            for number, sender in enumerate(senders):
+                index = number % self.load.size
+                calls.setdefault(index, ("connect", {**self.target, "rooms": [], "senders": []}))
+                calls[index][1]["senders"].append((room, sender))
+            opened += self.expect_opened(self.load.call(calls, timeout=60), len(senders))
+        self.settle()
+        return opened
+
+    def expect_opened(self, answers, wanted):
+        opened = sum(answer["opened"] for answer in answers.values())
+        if opened < wanted:
+            errors = [error for answer in answers.values() for error in answer["errors"]]
+            raise RuntimeError(f"only {opened} of {wanted} sockets opened: {errors[:3]}")
+        return opened
+
+    def settle(self):
+        """Let the join traffic (history, presence) finish before measuring anything."""
+        self.load.all("quiet", timeout=60, seconds=0.3, limit=30)
+        self.server.wait_idle()
+
+    def close(self):
+        self.load.all("close", timeout=60)
+        self.server.wait_idle()
+
+    def measure(self, send_calls, clients, drain_idle, drain_deadline):
+        """Reset the counters, run the senders, wait for the deliveries; the numbers."""
+        self.load.all("reset")
+        cpu_before = self.server.cpu()
+        wall_before = time.monotonic()
+        sent = self.load.call(send_calls, timeout=120)
+        total_sent = sum(answer["sent"] for answer in sent.values())
+        first_send = min(answer["first_send"] for answer in sent.values())
+        drained = self.load.all(
+            "drain",
+            timeout=drain_deadline + 30,
+            expected=total_sent,
+            idle=drain_idle,
+            deadline=drain_deadline,
+        )
+        cpu_after = self.server.cpu()
+        wall = time.monotonic() - wall_before
+        latencies = sorted(
+            value / 1e6 for answer in drained for value in _latencies(answer["latencies"])
+        )
+        received = sum(answer["received"] for answer in drained)
+        errors = sum(answer["errors"] for answer in drained)
+        last_receive = max(answer["last_receive"] for answer in drained)
+        window = (last_receive - first_send) / 1e9 if last_receive else None
+        server_cpu = cpu_after[0] - cpu_before[0]
+        redis_cpu = cpu_after[1] - cpu_before[1]
+        client_cpu = sum(answer["cpu"] for answer in drained)
+        expected = (total_sent - errors) * clients
+        return {
+            "clients": clients,
+            "sent": total_sent,
+            "errors": errors,
+            "deliveries": received,
+            "expected_deliveries": expected,
+            "delivered_fraction": received / expected if expected else None,
+            "complete_clients": sum(answer["complete"] for answer in drained),
+            "duplicates": sum(answer["duplicates"] for answer in drained),
+            "lost_sockets": sum(answer["lost_sockets"] for answer in drained),
+            "seconds": window,
+            "wall_seconds": wall,
+            "deliveries_per_second": received / window if window else None,
+            "p50_ms": percentile(latencies, 0.50),
+            "p99_ms": percentile(latencies, 0.99),
+            "max_ms": latencies[-1] if latencies else None,
+            "server_cpu_seconds": server_cpu,
+            "redis_cpu_seconds": redis_cpu,
+            "client_cpu_seconds": client_cpu,
+            "server_cpu_us_per_delivery": _per(server_cpu + redis_cpu, received),
+            "client_cpu_us_per_delivery": _per(client_cpu, received),
+            "server_cpu_share": (server_cpu + redis_cpu) / wall if wall else None,
+            "client_cpu_share": client_cpu / wall if wall else None,
+            "server_rss_bytes": self.server.memory(),
+        }
+
+    def saturation(self, clients):
+        settings = self.settings
+        self.connect(f"saturation{clients}", clients - 1, senders=[0])
+        try:
+            send = {
+                0: (
+                    "send_window",
+                    {
+                        "duration": settings.saturation_seconds,
+                        "window": settings.saturation_window,
+                        "max_messages": settings.saturation_max_messages,
+                    },
+                )
+            }
+            return self.measure(send, clients, drain_idle=2, drain_deadline=30)
+        finally:
+            self.close()
+
+    def steady(self):
+        settings = self.settings
+        clients = settings.steady_clients
+        self.connect("steady", clients - 1, senders=[0])
+        try:
+            send = {
+                0: (
+                    "send_rate",
+                    {"rate": settings.steady_rate, "duration": settings.steady_seconds},
+                )
+            }
+            result = self.measure(send, clients, drain_idle=2, drain_deadline=30)
+            result["rate"] = settings.steady_rate
+            return result
+        finally:
+            self.close()
+
+    def burst(self):
+        settings = self.settings
+        senders = list(range(settings.burst_senders))
+        self.connect("burst", settings.burst_clients - len(senders), senders=senders)
+        try:
+            send = {
+                index: ("send_burst", {"count": settings.burst_messages})
+                for index in range(min(self.load.size, len(senders)))
+            }
+            result = self.measure(send, settings.burst_clients, drain_idle=3, drain_deadline=60)
+            result["drain_seconds"] = result["seconds"]
+            return result
+        finally:
+            self.close()
+
+    def idle(self):
+        """Server memory per socket, 1,000 idle sockets spread over rooms."""
+        settings = self.settings
+        # Warm up: the first sockets load code and fill caches that later ones reuse.
+        self.connect("warmup", 10)
+        self.close()
+        before = self.server.memory()
+        rooms = [
+            (f"idle{number}", settings.idle_room_size)
+            for number in range(settings.idle_sockets // settings.idle_room_size)
+        ]
+        calls = {}
+        for index in range(self.load.size):
+            mine = rooms[index :: self.load.size]
+            if mine:
+                calls[index] = ("connect", {**self.target, "rooms": mine})
+        wanted = sum(count for _, count in rooms)
+        started = time.monotonic()
+        opened = self.expect_opened(self.load.call(calls, timeout=300), wanted)
+        connect_seconds = time.monotonic() - started
+        try:
+            self.settle()
+            time.sleep(0.5)
+            after = self.server.memory()
+            return {
+                "sockets": opened,
+                "room_size": settings.idle_room_size,
+                "rss_before_bytes": before,
+                "rss_after_bytes": after,
+                "bytes_per_socket": (after - before) / opened,
+                "connect_seconds": connect_seconds,
+                "connects_per_second": opened / connect_seconds,
+            }
+        finally:
+            self.close()
+
+
+def _latencies(data):
+    values = loadgen.array("q")
+    values.frombytes(data)
+    return values
+
+
+def _per(seconds, count):
+    return seconds * 1e6 / count if count else None
+
+
+# The run
+
+
+class Progress:
+    """One line that says where the run is: rewritten in place on a terminal."""
+
+    def __init__(self, total, stream=sys.stderr):
+        self.total = total
+        self.done = 0
+        self.start = time.monotonic()
+        self.stream = stream
+        self.tty = stream.isatty()
+
+    def show(self, server, step):
+        elapsed = time.monotonic() - self.start
+        text = f"[{self.done}/{self.total} steps, {elapsed:5.0f} s] {server}: {step}"
+        if self.tty:
+            self.stream.write("\r\033[K" + text)
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def finish(self):
+        if self.tty:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def steps_of(settings):
+    steps = []
+    for workload in settings.workloads:
+        if workload == "saturation":
+            steps += [("saturation", clients) for clients in settings.saturation_clients]
+        else:
+            steps.append((workload, None))
+    return steps
+
+
+def run(settings, progress_stream=sys.stderr):
+    """Every server, every workload; the results as one dict (see report.py)."""
+    started = time.time()
+    steps = steps_of(settings)
+    progress = Progress(len(steps) * len(settings.servers), progress_stream)
+    deadline = time.monotonic() + settings.budget_seconds
+    results = {"mode": settings.mode, "settings": _settings_dict(settings), "servers": []}
+    load = LoadGenerator(settings.processes)
+    try:
+        with temporary_workdir() as workdir:
+            template = None
+            if any(spec.app == "step3" for spec in settings.servers):
+                progress.show("step3", "migrating a fresh database")
+                template = migrated_database(workdir)
+            for spec in settings.servers:
+                results["servers"].append(
+                    run_server(spec, workdir, template, load, settings, progress, deadline)
+                )
+    finally:
+        load.stop()
+        progress.finish()
+    results["seconds"] = time.time() - started
+    results["started"] = started
+    return results
+
+
+def run_server(spec, workdir, template, load, settings, progress, deadline):
+    entry = {"spec": asdict(spec), "name": spec.name, "workloads": {}, "errors": []}
+    if time.monotonic() > deadline:
+        entry["errors"].append("skipped: the run's time budget was spent")
+        progress.done += len(steps_of(settings))
+        return entry
+    server = Server(spec, workdir, template)
+    progress.show(spec.name, "starting")
+    try:
+        server.start()
+    except Exception as error:  # noqa: BLE001 - recorded, and the run goes on
+        entry["errors"].append(f"start: {error}\n{server.output_tail()}")
+        server.stop()
+        progress.done += len(steps_of(settings))
+        return entry
+    entry["details"] = dict(server.details)
+    entry["rss_start_bytes"] = server.memory()
+    workloads = Workloads(server, load, settings)
+    try:
+        for workload, clients in steps_of(settings):
+            key = f"{workload}" if clients is None else f"{workload}_{clients}"
+            progress.show(spec.name, key.replace("_", " C="))
+            if time.monotonic() > deadline:
+                entry["errors"].append(f"{key}: skipped, the run's time budget was spent")
+            elif not server.alive():
+                entry["errors"].append(f"{key}: the server is gone\n{server.output_tail()}")
+            else:
+                try:
+                    if clients is None:
+                        entry["workloads"][key] = getattr(workloads, workload)()
+                    else:
+                        entry["workloads"][key] = workloads.saturation(clients)
+                except Exception as error:  # noqa: BLE001 - recorded, and the run goes on
+                    if not load.alive():
+                        raise LoadGeneratorGone("a load-generator process has exited") from error
+                    entry["errors"].append(f"{key}: {type(error).__name__}: {error}")
+                    try:
+                        load.all("close", timeout=30)
+                    except Exception as close_error:  # noqa: BLE001
+                        entry["errors"].append(f"{key}: closing: {close_error}")
+            progress.done += 1
+        entry["rss_end_bytes"] = server.memory() if server.alive() else None
+    finally:
+        server.stop()
+    return entry
+
+
+def _settings_dict(settings):
+    data = asdict(settings)
+    data["servers"] = [spec.name for spec in settings.servers]
+    return data
+
+
+def main(argv=None):
+    from bench import report
+
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--full", action="store_true", help="the long run for the docs")
+    parser.add_argument("--no-page", action="store_true", help="do not rewrite the docs page")
+    arguments = parser.parse_args(argv)
+    settings = full_settings() if arguments.full else quick_settings()
+    results = run(settings)
+    results["machine"] = report.machine()
+    paths = report.write(results, page=not arguments.no_page)
+    print(report.table(results))
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
