@@ -165,3 +165,18 @@ def test_a_staff_user_logged_in_through_the_admin_is_marked_and_can_announce(bro
     assert [element.text for element in announcement] == ["Closing in 5 minutes."]
     # The visitor's page has no announcement form: the view would refuse it anyway.
     assert browser.find_elements(By.ID, "announcement-form") == []
+
+
+def test_a_bad_frame_from_the_console_gets_an_error_and_the_socket_stays_open(browser, chat_server):
+    """What the guide suggests trying in the console: the error is shown, the socket stays."""
+    enter_room(browser, chat_server.url, "console", "alice")
+    # room.js declares `socket` at the top level of the page, so the console can reach it.
+    browser.execute_script("socket.send('not JSON')")
+    wait_for(browser, lambda driver: driver.find_elements(By.CSS_SELECTOR, "#chat-log .error"))
+    assert socket_state(browser) == "open"
+    # The frames panel lists the error as it arrived.
+    received = browser.find_elements(By.CSS_SELECTOR, "#frames-log .frame-received")
+    assert '"code": "invalid_json"' in received[-1].get_attribute("textContent")
+
+    send(browser, "after the error")
+    wait_for(browser, lambda driver: messages(driver) == ["after the error"])
