@@ -54,12 +54,17 @@ const shownMessageIds = new Set();
 let lastSequence = 0;
 
 function showMessage(message) {
+  forgetPending(message.client_id);
   if (shownMessageIds.has(message.id)) {
     return;
   }
   shownMessageIds.add(message.id);
+  // A message older than the newest one shown (the answer to a resend can be) goes in its place.
+  const later =
+    message.sequence < lastSequence
+      ? [...chatLog.querySelectorAll(".message")].find((shown) => Number(shown.dataset.sequence) > message.sequence)
+      : null;
   lastSequence = Math.max(lastSequence, message.sequence);
-  forgetPending(message.client_id);
 
   const item = document.createElement("article");
   item.className = "message";
@@ -82,7 +87,7 @@ function showMessage(message) {
   text.textContent = message.message;
   item.append(header, text);
 
-  chatLog.append(item);
+  chatLog.insertBefore(item, later || null);
   chatLog.scrollTop = chatLog.scrollHeight;
 }
 
@@ -152,6 +157,9 @@ function connect() {
   socket.addEventListener("open", () => {
     setSocketState("open");
     logFrame("event", "open");
+    if (reconnectAttempts > 0) {
+      addToLog("Reconnected.", "notice");
+    }
     reconnectAttempts = 0;
     members.clear();
     for (const entry of pending.values()) {
@@ -201,6 +209,7 @@ document.querySelector("#chat-form").addEventListener("submit", (event) => {
   const frame = { message, username, client_id: newClientId() };
   const element = document.createElement("p");
   element.className = "pending";
+  element.dataset.clientId = frame.client_id;
   element.textContent = `Sending: ${message}`;
   chatLog.append(element);
   pending.set(frame.client_id, { frame, element });
