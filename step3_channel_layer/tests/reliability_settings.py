@@ -19,5 +19,5 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"chat": {"handlers": ["console"], "level": "INFO"}},
+    "loggers": {"chat": {"handlers": ["console"], "level": "INFO", "propagate": False}},
 }
