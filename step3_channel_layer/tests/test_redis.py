@@ -193,10 +193,7 @@ async def test_idle_sockets_on_both_redis_layers_stay_open_and_receive():
 
 @pytest.mark.parametrize("layer", REDIS_LAYERS)
 async def test_redis_stopping_and_returning_loses_nothing_acknowledged(layer):
-    """Redis stops under two servers: they stay up and answer; after it returns, chat goes on.
-
-    Every message that its sender saw acknowledged is kept and reaches everyone who reconnects.
-    """
+    """Redis stops under two servers: both stay up; once back, nothing acknowledged is lost."""
     redis = RedisServer().start()
     try:
         with servers(2, layer, redis) as (first, second):
