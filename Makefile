@@ -13,7 +13,8 @@ STEPS := step1_http step2_websocket step3_channel_layer
 step_dir = $(word $(1),$(STEPS))
 
 .PHONY: help setup run run-step1 run-step2 run-step3 run-step3-redis test test-step1 test-step2 \
-	test-step3 test-repo check diff-1-2 diff-2-3 diffs superusers lint format clean
+	test-step3 test-repo check diff-1-2 diff-2-3 diffs superusers bench bench-full lint format \
+	clean
 
 help:
 	@echo "make run            the finished chat (step 3) on http://127.0.0.1:$(PORT)/"
@@ -23,6 +24,7 @@ help:
 	@echo "make test-stepN     one step's tests"
 	@echo "make diff-1-2       the lesson of step 2 (diff-2-3: the lesson of step 3)"
 	@echo "make superusers     the workshop users, in every step's database"
+	@echo "make bench          the fan-out benchmark, quick (bench-full: the run for the docs)"
 	@echo "make lint           ruff check and format check"
 	@echo "make clean          remove the virtualenv, databases and caches"
 
@@ -84,6 +86,13 @@ superusers: $(INSTALLED)
 		 $(BIN)/python manage.py create_workshop_users --password "$$password") || exit 1; \
 	done; \
 	echo "Password for new users: $$password (shown once: write it down)"
+
+# The fan-out benchmark (docs/performance.md): prints the tables, writes bench/results/ and the page.
+bench: $(INSTALLED)
+	$(BIN)/python -m bench
+
+bench-full: $(INSTALLED)
+	$(BIN)/python -m bench --full
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
