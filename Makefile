@@ -23,6 +23,7 @@ help:
 	@echo "make test           every step's tests and the repository's own"
 	@echo "make test-stepN     one step's tests"
 	@echo "make diff-1-2       the lesson of step 2 (diff-2-3: the lesson of step 3)"
+	@echo "make check STEP=N DIR=path  step N's tests against your own project in path"
 	@echo "make superusers     the workshop users, in every step's database"
 	@echo "make bench          the fan-out benchmark, quick (bench-full: the run for the docs)"
 	@echo "make lint           ruff check and format check"
