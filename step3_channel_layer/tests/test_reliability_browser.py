@@ -67,8 +67,14 @@ def test_the_page_reconnects_after_a_crash_and_shows_what_it_missed_once_in_orde
 
         server.process.kill()
         server.process.wait()
-        wait_for(browser, lambda driver: socket_state(driver) == "closed")
-        assert "Disconnected" in browser.find_element(By.ID, "connection-status").text
+        # The page says so (between its retries, which fail until the server is back).
+        wait_for(
+            browser,
+            lambda driver: (
+                socket_state(driver) == "closed"
+                and "Disconnected" in driver.find_element(By.ID, "connection-status").text
+            ),
+        )
         assert "close, code 1006" in frames_log(browser)
 
         # Typed while the server is down: shown as waiting, not lost.
