@@ -9,8 +9,9 @@ from .protocol import MAX_MESSAGE_LENGTH, MAX_USERNAME_LENGTH
 
 class Message(models.Model):
     body = models.TextField(max_length=MAX_MESSAGE_LENGTH)
-    # The sender's display name: a logged-in user's username, or the name an anonymous user typed.
-    sentBy = models.CharField(max_length=MAX_USERNAME_LENGTH)
+    # The sender's display name: a logged-in user's username (up to 150 characters, as
+    # Django's User allows), or the name an anonymous user typed (up to MAX_USERNAME_LENGTH).
+    sentBy = models.CharField(max_length=150)
     createdAt = models.DateTimeField(auto_now_add=True)
     # The logged-in user who sent it; empty for anonymous senders.
     created_By = models.ForeignKey(

@@ -141,6 +141,8 @@ else:
 
 # Frames per second one socket may send (a token bucket holding twice that); 0 turns it off.
 CHAT_RATE_LIMIT = float(os.environ.get("CHAT_RATE_LIMIT", "5"))
+if CHAT_RATE_LIMIT < 0:
+    raise ImproperlyConfigured("CHAT_RATE_LIMIT must be 0 (no limit) or more.")
 
 DATABASES = {
     "default": {

@@ -137,3 +137,9 @@ def test_admin_is_closed_to_anonymous_visitors(client, two_rooms):
     response = client.get("/admin/chat/message/")
     assert response.status_code == 302
     assert response["Location"].startswith("/admin/login/")
+
+
+def test_sent_by_holds_any_username_django_allows():
+    """A logged-in sender's username always fits in Message.sentBy (PostgreSQL enforces it)."""
+    username_field = get_user_model()._meta.get_field("username")
+    assert Message._meta.get_field("sentBy").max_length >= username_field.max_length
