@@ -19,6 +19,7 @@ from array import array
 from websockets.client import ClientProtocol
 from websockets.frames import Opcode
 from websockets.http11 import Response
+from websockets.protocol import State
 from websockets.uri import parse_uri
 
 MESSAGE = re.compile(rb'"message": ?"bench (\d+) (\d+) (\d+)"')
@@ -110,6 +111,8 @@ class Client(asyncio.Protocol):
             worker.sender_wakeup.set()
 
     def send(self, data):
+        if self.protocol.state is not State.OPEN:
+            return  # closed by the server: the missing deliveries show in the results
         self.protocol.send_text(data)
         self.flush()
 
@@ -197,13 +200,20 @@ class Worker:
         self.cpu_at_reset = time.process_time()
         return {}
 
-    async def send_window(self, duration, window, max_messages):
+    def sender(self, sender_id):
+        return next(client for client in self.senders if client.sender == sender_id)
+
+    async def status(self):
+        """How many of this process's sockets the server closed, so far."""
+        return {"lost_sockets": self.clients_lost, "clients": len(self.clients)}
+
+    async def send_window(self, duration, window, max_messages, sender):
         """One sender keeps at most `window` messages in flight for `duration` seconds.
 
         A message is in flight until its sender hears it back; one unheard for 2 s counts as
         lost, so a server that drops messages cannot stall the sender for ever.
         """
-        client = self.senders[0]
+        client = self.sender(sender)
         first = time.monotonic_ns()
         end = time.monotonic() + duration
         sent = 0
@@ -223,9 +233,9 @@ class Worker:
             sent += 1
         return {"sent": sent, "first_send": first, "last_send": time.monotonic_ns()}
 
-    async def send_rate(self, rate, duration):
+    async def send_rate(self, rate, duration, sender):
         """One sender writes `rate` messages a second, on a fixed schedule, for `duration` s."""
-        client = self.senders[0]
+        client = self.sender(sender)
         first = time.monotonic_ns()
         start = time.monotonic()
         total = int(rate * duration)
@@ -276,6 +286,7 @@ class Worker:
         self.closing = True
         clients, self.clients, self.senders = self.clients, [], []
         await asyncio.gather(*(client.close(timeout) for client in clients))
+        self.clients_lost = 0
         return {"closed": len(clients)}
 
 

@@ -217,9 +217,251 @@ def stamp(results):
 
 
 def write(results, page=True):
-    """bench/results/<date>-<mode>.json and .png, and docs/performance.md; their paths."""
+    """bench/results/<date>-<mode>.json and .png and, unless page=False, docs/performance.md."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     base = RESULTS / f"{stamp(results)}-{results['mode']}"
     json_path = base.with_suffix(".json")
+    png_path = base.with_suffix(".png")
+    plot(results, png_path)
+    results["plot"] = png_path.name
     json_path.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
-    return [json_path]
+    paths = [json_path, png_path]
+    if page:
+        from bench.page import performance_page
+
+        PAGE.write_text(performance_page(results, json_path, png_path))
+        paths.append(PAGE)
+    return paths
+
+
+# The plot
+
+STYLE = {
+    "floor": {"color": "black", "marker": "s"},
+    "tutorial": {"color": "tab:gray", "marker": "o"},
+    "memory": {"color": "tab:blue", "marker": "^"},
+    "redis": {"color": "tab:red", "marker": "D"},
+    "redis-pubsub": {"color": "tab:green", "marker": "v"},
+}
+
+
+def line_style(spec):
+    style = dict(STYLE["floor" if spec["app"] == "floor" else spec["layer"]])
+    if spec["app"] == "tutorial":
+        style = dict(STYLE["tutorial"])
+    style["linestyle"] = "--" if spec["server"] == "uvicorn" else "-"
+    return style
+
+
+def plot(results, path):
+    """Deliveries per second and p99 latency against C, one line per server."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+    from matplotlib.ticker import FuncFormatter
+
+    clients = results["settings"]["saturation_clients"]
+    figure, (rate_axes, p99_axes) = pyplot.subplots(1, 2, figsize=(12, 5.2), dpi=110)
+    for entry in results["servers"]:
+        points = [(count, workload(entry, f"saturation_{count}")) for count in clients]
+        points = [(count, data) for count, data in points if data]
+        if not points:
+            continue
+        xs = [count for count, _ in points]
+        style = line_style(entry["spec"])
+        rate_axes.plot(
+            xs, [data["deliveries_per_second"] for _, data in points], label=entry["name"], **style
+        )
+        p99_axes.plot(xs, [data["p99_ms"] for _, data in points], label=entry["name"], **style)
+    for axes, title, unit in (
+        (rate_axes, "Deliveries per second (higher is better)", "deliveries/s"),
+        (p99_axes, "p99 latency under saturation (lower is better)", "ms"),
+    ):
+        axes.set_xscale("log")
+        axes.set_yscale("log")
+        axes.set_xticks(clients)
+        axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        axes.xaxis.set_minor_formatter(FuncFormatter(lambda value, _: ""))
+        axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+        axes.set_xlabel("C: sockets in the room")
+        axes.set_ylabel(unit)
+        axes.set_title(title, fontsize=11)
+        axes.grid(True, which="both", alpha=0.3)
+    handles, labels = rate_axes.get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=4, fontsize=9, frameon=False)
+    figure.suptitle(
+        f"Fan-out: one sender, at most {results['settings']['saturation_window']} messages in "
+        f"flight ({results['mode']} run, {stamp(results)[:10]})",
+        fontsize=12,
+    )
+    figure.tight_layout(rect=(0, 0.1, 1, 0.95))
+    figure.savefig(path)
+    pyplot.close(figure)
+
+
+# Targets (issue 6): ratios from the same run
+
+
+def find(results, app, server=None, layer=None):
+    for entry in results["servers"]:
+        spec = entry["spec"]
+        if (
+            spec["app"] == app
+            and server in (None, spec["server"])
+            and layer in (None, spec["layer"])
+        ):
+            return entry
+    return None
+
+
+def ratio(numerator, denominator):
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+def targets(results):
+    """Each target: what is compared, the numbers, the ratio, the goal and whether it is met."""
+    rows = []
+    step3 = [entry for entry in results["servers"] if entry["spec"]["app"] == "step3"]
+    fractions = [
+        (entry["name"], workload(entry, "burst").get("delivered_fraction")) for entry in step3
+    ]
+    measured = [value for _, value in fractions if value is not None]
+    rows.append(
+        {
+            "target": "Burst: every member gets every saved message, step 3 on every server "
+            "and layer",
+            "short": "the burst delivered in full",
+            "numbers": ", ".join(f"{name}: {number(value, 1, 100)}%" for name, value in fractions),
+            "ratio": min(measured) if measured else None,
+            "goal": "100%",
+            "met": bool(measured) and len(measured) == len(fractions) and min(measured) >= 1.0,
+            "percent": True,
+        }
+    )
+    for server in ("daphne", "uvicorn"):
+        ours = find(results, "step3", server, "memory")
+        theirs = find(results, "tutorial", server, "memory")
+        if not ours or not theirs:
+            continue
+        mine = workload(ours, "saturation_50").get("server_cpu_us_per_delivery")
+        base = workload(theirs, "saturation_50").get("server_cpu_us_per_delivery")
+        value = ratio(mine, base)
+        rows.append(
+            {
+                "target": f"Server CPU per delivery at C = 50 on {server}: step 3 as shipped "
+                "(persistence included) against the tutorial baseline",
+                "short": f"CPU per delivery against the tutorial on {server}",
+                "numbers": f"{number(mine, 1)} µs against {number(base, 1)} µs",
+                "ratio": value,
+                "goal": "≤ 1.0x (aim 0.7x)",
+                "met": value is not None and value <= 1.0,
+                "aim_met": value is not None and value <= 0.7,
+            }
+        )
+    floor = find(results, "floor")
+    floor_cpu = (
+        workload(floor, "saturation_50").get("server_cpu_us_per_delivery") if floor else None
+    )
+    production = [entry for entry in step3 if entry["spec"]["layer"] == "redis"]
+    production = [
+        (workload(entry, "saturation_50").get("server_cpu_us_per_delivery"), entry["name"])
+        for entry in production
+    ]
+    production = [item for item in production if item[0] is not None]
+    if production and floor_cpu:
+        best, name = min(production)
+        value = ratio(best, floor_cpu)
+        rows.append(
+            {
+                "target": "Server CPU per delivery at C = 50: the guide's production setup "
+                "(RedisChannelLayer), best server, against the floor",
+                "short": "CPU per delivery of the production setup against the floor",
+                "numbers": f"{name}: {number(best, 1)} µs (Redis included) against "
+                f"{number(floor_cpu, 1)} µs",
+                "ratio": value,
+                "goal": "≤ 15x",
+                "met": value is not None and value <= 15,
+            }
+        )
+    for server in ("daphne", "uvicorn"):
+        ours = find(results, "step3", server, "memory")
+        theirs = find(results, "tutorial", server, "memory")
+        if not ours or not theirs:
+            continue
+        mine = workload(ours, "steady").get("p99_ms")
+        base = workload(theirs, "steady").get("p99_ms")
+        value = ratio(mine, base)
+        rows.append(
+            {
+                "target": f"p99 latency at 20 messages/s into C = 200 on {server}: step 3 as "
+                "shipped against the tutorial baseline",
+                "short": f"steady p99 against the tutorial on {server}",
+                "numbers": f"{number(mine, 1)} ms against {number(base, 1)} ms",
+                "ratio": value,
+                "goal": "≤ 0.5x",
+                "met": value is not None and value <= 0.5,
+            }
+        )
+    return rows
+
+
+def verdict(row):
+    if row["met"]:
+        return "**met**" + (" (and the 0.7x aim)" if row.get("aim_met") else "")
+    return "**not met**"
+
+
+def ratio_text(row):
+    if row["ratio"] is None:
+        return "-"
+    if row.get("percent"):
+        return f"{row['ratio'] * 100:.1f}%"
+    return f"{row['ratio']:.2f}x"
+
+
+def targets_table(results):
+    lines = ["| target | measured | ratio | goal | verdict |", "| --- | --- | ---: | --- | --- |"]
+    for row in targets(results):
+        lines.append(
+            f"| {row['target']} | {row['numbers']} | {ratio_text(row)} | {row['goal']} | "
+            f"{verdict(row)} |"
+        )
+    return "\n".join(lines)
+
+
+def summary_rows(results):
+    floor = find(results, "floor")
+    floor_cpu = (
+        workload(floor, "saturation_50").get("server_cpu_us_per_delivery") if floor else None
+    )
+    rows = []
+    for entry in results["servers"]:
+        saturation = workload(entry, "saturation_50")
+        cpu = saturation.get("server_cpu_us_per_delivery")
+        burst = workload(entry, "burst").get("delivered_fraction")
+        rows.append(
+            [
+                entry["name"],
+                number(saturation.get("deliveries_per_second")),
+                number(cpu, 1),
+                number(ratio(cpu, floor_cpu), 1) + "x" if ratio(cpu, floor_cpu) else "-",
+                number(workload(entry, "steady").get("p99_ms"), 1),
+                number(burst, 1, 100) + "%" if burst is not None else "-",
+                number(workload(entry, "idle").get("bytes_per_socket"), 1, 1 / 1024),
+            ]
+        )
+    return rows
+
+
+SUMMARY_HEADER = [
+    "server",
+    "deliveries/s at C = 50",
+    "server CPU µs/delivery at C = 50",
+    "x floor",
+    "steady p99 ms",
+    "burst delivered",
+    "KiB/socket idle",
+]

@@ -12,6 +12,7 @@ import multiprocessing
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from statistics import median
 
 from bench import loadgen
 from bench.servers import Server, ServerSpec, migrated_database, temporary_workdir
@@ -43,8 +44,9 @@ class Settings:
     burst_senders: int = 10
     burst_messages: int = 50
     idle_sockets: int = 1000
-    idle_room_size: int = 20
+    idle_room_size: int = 10
     processes: int = 2
+    rounds: int = 1
     budget_seconds: float = 600.0
     workloads: tuple = ("idle", "saturation", "steady", "burst")
     extra: dict = field(default_factory=dict)
@@ -64,9 +66,10 @@ def full_settings():
     return Settings(
         mode="full",
         servers=[FLOOR, TUTORIAL_DAPHNE, TUTORIAL_UVICORN, *STEP3_SERVERS],
-        saturation_seconds=5.0,
+        saturation_seconds=4.0,
         steady_seconds=10.0,
-        budget_seconds=1800.0,
+        rounds=3,
+        budget_seconds=2400.0,
     )
 
 
@@ -171,6 +174,9 @@ def percentile(sorted_values, fraction):
 # Workloads
 
 
+FAN_OUT_ROOM = "fanout"
+
+
 class Workloads:
     """The four workloads against one running server."""
 
@@ -181,7 +187,10 @@ class Workloads:
         self.target = {"host": "127.0.0.1", "port": server.port, "origin": server.origin}
 
     def connect(self, room, receivers, senders=()):
-        """`receivers` sockets in `room`, then the senders (ids), who join last."""
+        """`receivers` sockets in `room`, then the senders (ids), who join last.
+
+        Fails when the server closed any socket while the room was joining.
+        """
         calls = {}
         for index, count in enumerate(spread(receivers, self.load.size)):
             if count:
@@ -195,6 +204,12 @@ class Workloads:
                 calls[index][1]["senders"].append((room, sender))
             opened += self.expect_opened(self.load.call(calls, timeout=60), len(senders))
         self.settle()
+        lost = sum(answer["lost_sockets"] for answer in self.load.all("status"))
+        if lost:
+            raise RuntimeError(
+                f"the server closed {lost} sockets while {room} was joining "
+                f"(server log: {self.server.log_summary()})"
+            )
         return opened
 
     def expect_opened(self, answers, wanted):
@@ -267,40 +282,44 @@ class Workloads:
             "server_rss_bytes": self.server.memory(),
         }
 
-    def saturation(self, clients):
-        settings = self.settings
-        self.connect(f"saturation{clients}", clients - 1, senders=[0])
-        try:
-            send = {
-                0: (
-                    "send_window",
-                    {
-                        "duration": settings.saturation_seconds,
-                        "window": settings.saturation_window,
-                        "max_messages": settings.saturation_max_messages,
-                    },
-                )
-            }
-            return self.measure(send, clients, drain_idle=2, drain_deadline=30)
-        finally:
-            self.close()
+    def saturation(self, clients, members=0):
+        """Grow the fan-out room from `members` to `clients` sockets, then saturate it.
 
-    def steady(self):
+        The room grows between measurements (10, then 50, then 200) instead of being built
+        again: step 3's presence makes every join cost O(room) frames. Each size gets a new
+        sender, who joins last; the earlier senders stay on as receivers.
+        """
+        settings = self.settings
+        self.connect(FAN_OUT_ROOM, clients - members - 1, senders=[clients])
+        arguments = {
+            "duration": settings.saturation_seconds,
+            "window": settings.saturation_window,
+            "max_messages": settings.saturation_max_messages,
+            "sender": clients,
+        }
+        return self.measure(
+            {0: ("send_window", arguments)}, clients, drain_idle=2, drain_deadline=30
+        )
+
+    def steady(self, members=0):
+        """A fixed rate into the fan-out room, when it has steady_clients sockets already."""
         settings = self.settings
         clients = settings.steady_clients
-        self.connect("steady", clients - 1, senders=[0])
-        try:
-            send = {
-                0: (
-                    "send_rate",
-                    {"rate": settings.steady_rate, "duration": settings.steady_seconds},
-                )
-            }
-            result = self.measure(send, clients, drain_idle=2, drain_deadline=30)
-            result["rate"] = settings.steady_rate
-            return result
-        finally:
+        sender = members
+        if members != clients:
             self.close()
+            self.connect(FAN_OUT_ROOM, clients - 1, senders=[clients])
+            sender = clients
+        arguments = {
+            "rate": settings.steady_rate,
+            "duration": settings.steady_seconds,
+            "sender": sender,
+        }
+        result = self.measure(
+            {0: ("send_rate", arguments)}, clients, drain_idle=2, drain_deadline=30
+        )
+        result["rate"] = settings.steady_rate
+        return result
 
     def burst(self):
         settings = self.settings
@@ -379,9 +398,9 @@ class Progress:
 
     def show(self, server, step):
         elapsed = time.monotonic() - self.start
-        text = f"[{self.done}/{self.total} steps, {elapsed:5.0f} s] {server}: {step}"
+        text = f"[{self.done}/{self.total} steps, {elapsed:3.0f} s] {server}: {step}"
         if self.tty:
-            self.stream.write("\r\033[K" + text)
+            self.stream.write("\r\033[K" + text[:120])
         else:
             self.stream.write(text + "\n")
         self.stream.flush()
@@ -393,22 +412,40 @@ class Progress:
 
 
 def steps_of(settings):
+    """The measured steps after idle memory, in order: ("saturation", 10), ("steady", None)..."""
     steps = []
     for workload in settings.workloads:
         if workload == "saturation":
-            steps += [("saturation", clients) for clients in settings.saturation_clients]
-        else:
+            steps += [("saturation", clients) for clients in sorted(settings.saturation_clients)]
+        elif workload != "idle":
             steps.append((workload, None))
     return steps
 
 
+def step_key(workload, clients):
+    return workload if clients is None else f"{workload}_{clients}"
+
+
 def run(settings, progress_stream=sys.stderr):
-    """Every server, every workload; the results as one dict (see report.py)."""
+    """Every workload against every server; the results as one dict (see report.py).
+
+    All servers start first, each on its own port (and with its own redis-server). Idle memory
+    is measured on each while it is fresh; then each workload runs against every server in
+    turn, `rounds` times, so that servers compared with each other were measured minutes
+    apart, not a whole run apart, on a machine whose load changes.
+    """
     started = time.time()
     steps = steps_of(settings)
-    progress = Progress(len(steps) * len(settings.servers), progress_stream)
+    idle = "idle" in settings.workloads
+    total = len(settings.servers) * (idle + settings.rounds * len(steps))
+    progress = Progress(total, progress_stream)
     deadline = time.monotonic() + settings.budget_seconds
-    results = {"mode": settings.mode, "settings": _settings_dict(settings), "servers": []}
+    entries = [
+        {"spec": asdict(spec), "name": spec.name, "workloads": {}, "rounds": {}, "errors": []}
+        for spec in settings.servers
+    ]
+    results = {"mode": settings.mode, "settings": _settings_dict(settings), "servers": entries}
+    servers = {}
     load = LoadGenerator(settings.processes)
     try:
         with temporary_workdir() as workdir:
@@ -416,63 +453,144 @@ def run(settings, progress_stream=sys.stderr):
             if any(spec.app == "step3" for spec in settings.servers):
                 progress.show("step3", "migrating a fresh database")
                 template = migrated_database(workdir)
-            for spec in settings.servers:
-                results["servers"].append(
-                    run_server(spec, workdir, template, load, settings, progress, deadline)
-                )
+            for spec, entry in zip(settings.servers, entries, strict=True):
+                progress.show(spec.name, "starting")
+                server = Server(spec, workdir, template)
+                try:
+                    server.start()
+                except Exception as error:  # noqa: BLE001 - recorded, and the run goes on
+                    entry["errors"].append(f"start: {error}\n{server.output_tail()}")
+                    server.stop()
+                    continue
+                servers[spec.name] = server
+                entry["details"] = dict(server.details)
+                entry["rss_start_bytes"] = server.memory()
+            try:
+                if idle:
+                    for entry in entries:
+                        record(entry, "idle", progress, deadline, servers, load, settings)
+                for round_number in range(settings.rounds):
+                    # A different server goes first in each round.
+                    shift = round_number % len(entries)
+                    for entry in entries[shift:] + entries[:shift]:
+                        run_round(entry, progress, deadline, servers, load, settings)
+                for entry in entries:
+                    server = servers.get(entry["name"])
+                    if server is not None and server.alive():
+                        entry["rss_end_bytes"] = server.memory()
+                        entry["cpu_seconds_total"] = sum(server.cpu())
+            finally:
+                for server in servers.values():
+                    server.stop()
     finally:
         load.stop()
         progress.finish()
+    for entry in entries:
+        for key, rounds in entry["rounds"].items():
+            entry["workloads"][key] = summarize(rounds)
     results["seconds"] = time.time() - started
     results["started"] = started
     return results
 
 
-def run_server(spec, workdir, template, load, settings, progress, deadline):
-    entry = {"spec": asdict(spec), "name": spec.name, "workloads": {}, "errors": []}
-    if time.monotonic() > deadline:
-        entry["errors"].append("skipped: the run's time budget was spent")
-        progress.done += len(steps_of(settings))
-        return entry
-    server = Server(spec, workdir, template)
-    progress.show(spec.name, "starting")
-    try:
-        server.start()
-    except Exception as error:  # noqa: BLE001 - recorded, and the run goes on
-        entry["errors"].append(f"start: {error}\n{server.output_tail()}")
-        server.stop()
-        progress.done += len(steps_of(settings))
-        return entry
-    entry["details"] = dict(server.details)
-    entry["rss_start_bytes"] = server.memory()
-    workloads = Workloads(server, load, settings)
-    try:
-        for workload, clients in steps_of(settings):
-            key = f"{workload}" if clients is None else f"{workload}_{clients}"
-            progress.show(spec.name, key.replace("_", " C="))
-            if time.monotonic() > deadline:
-                entry["errors"].append(f"{key}: skipped, the run's time budget was spent")
-            elif not server.alive():
-                entry["errors"].append(f"{key}: the server is gone\n{server.output_tail()}")
-            else:
-                try:
-                    if clients is None:
-                        entry["workloads"][key] = getattr(workloads, workload)()
-                    else:
-                        entry["workloads"][key] = workloads.saturation(clients)
-                except Exception as error:  # noqa: BLE001 - recorded, and the run goes on
-                    if not load.alive():
-                        raise LoadGeneratorGone("a load-generator process has exited") from error
-                    entry["errors"].append(f"{key}: {type(error).__name__}: {error}")
-                    try:
-                        load.all("close", timeout=30)
-                    except Exception as close_error:  # noqa: BLE001
-                        entry["errors"].append(f"{key}: closing: {close_error}")
+def run_round(entry, progress, deadline, servers, load, settings):
+    """One round of the measured workloads against one server, in the order of steps_of()."""
+    members = 0
+    failed = None
+    for workload, clients in steps_of(settings):
+        key = step_key(workload, clients)
+        if failed and workload in ("saturation", "steady"):
+            # The fan-out room is broken: its later sizes cannot be measured this round.
             progress.done += 1
-        entry["rss_end_bytes"] = server.memory() if server.alive() else None
+            entry["errors"].append(f"{key}: skipped, {failed} failed in the same room")
+            continue
+        if workload == "saturation":
+            ok = record(
+                entry,
+                key,
+                progress,
+                deadline,
+                servers,
+                load,
+                settings,
+                lambda workloads, c=clients, m=members: workloads.saturation(c, m),
+            )
+            members = clients
+        elif workload == "steady":
+            ok = record(
+                entry,
+                key,
+                progress,
+                deadline,
+                servers,
+                load,
+                settings,
+                lambda workloads, m=members: workloads.steady(m),
+            )
+            members = settings.steady_clients
+        else:
+            if members:
+                close_all(servers.get(entry["name"]), load, entry)
+                members = 0
+            ok = record(entry, key, progress, deadline, servers, load, settings)
+        if not ok and workload in ("saturation", "steady"):
+            failed = key
+    if members:
+        close_all(servers.get(entry["name"]), load, entry)
+
+
+def close_all(server, load, entry):
+    """Close every socket of the load generator and let the server settle."""
+    try:
+        load.all("close", timeout=60)
+        if server is not None and server.alive():
+            server.wait_idle()
+    except Exception as error:  # noqa: BLE001 - recorded, and the run goes on
+        if not load.alive():
+            raise LoadGeneratorGone("a load-generator process has exited") from error
+        entry["errors"].append(f"closing: {error}")
+
+
+def record(entry, key, progress, deadline, servers, load, settings, measure=None):
+    """Run one measurement (by default the Workloads method named `key`) and file its numbers
+    under entry["rounds"][key]; True when it produced them."""
+    progress.show(entry["name"], key.replace("_", " C="))
+    server = servers.get(entry["name"])
+    try:
+        if server is None:
+            return False
+        if time.monotonic() > deadline:
+            entry["errors"].append(f"{key}: skipped, the run's time budget was spent")
+            return False
+        if not server.alive():
+            entry["errors"].append(f"{key}: the server is gone\n{server.output_tail()}")
+            return False
+        workloads = Workloads(server, load, settings)
+        try:
+            result = measure(workloads) if measure else getattr(workloads, key)()
+        except Exception as error:  # noqa: BLE001 - recorded, and the run goes on
+            if not load.alive():
+                raise LoadGeneratorGone("a load-generator process has exited") from error
+            entry["errors"].append(f"{key}: {type(error).__name__}: {error}")
+            close_all(server, load, entry)
+            return False
+        entry["rounds"].setdefault(key, []).append(result)
+        return True
     finally:
-        server.stop()
-    return entry
+        progress.done += 1
+
+
+def summarize(rounds):
+    """The median of each number over the rounds (the one round when there is one)."""
+    summary = {}
+    for name in rounds[0]:
+        values = [result[name] for result in rounds if result.get(name) is not None]
+        if values and all(isinstance(value, (int, float)) for value in values):
+            summary[name] = median(values)
+        else:
+            summary[name] = rounds[-1][name]
+    summary["rounds"] = len(rounds)
+    return summary
 
 
 def _settings_dict(settings):

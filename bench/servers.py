@@ -5,6 +5,7 @@ much CPU time it has used so far and how much memory it holds, both read with ps
 """
 
 import os
+import re
 import resource
 import shutil
 import signal
@@ -30,16 +31,31 @@ class ServerSpec:
     app: str  # "floor", "tutorial" or "step3"
     server: str  # "websockets", "daphne" or "uvicorn"
     layer: str = "none"  # "none", "memory", "redis" or "redis-pubsub"
+    # Another copy of step 3 to run instead of step3_channel_layer/ (bench/ablation.py), and
+    # the name it goes by in the tables.
+    source: str = ""
+    label: str = ""
 
     @property
     def name(self):
+        if self.label:
+            return self.label
         if self.app == "floor":
             return "floor (websockets)"
         return f"{self.app} {self.server} {self.layer}"
 
     @property
+    def directory(self):
+        return Path(self.source) if self.source else STEP3
+
+    @property
     def needs_redis(self):
         return self.layer.startswith("redis")
+
+
+def safe_name(name):
+    """A server's name as a file name."""
+    return re.sub(r"[^\w.-]+", "-", name).strip("-")
 
 
 def free_port():
@@ -80,13 +96,13 @@ def stop_process(process, timeout=10):
         process.wait(timeout)
 
 
-def migrated_database(directory):
+def migrated_database(directory, step3=STEP3):
     """A fresh step 3 database in `directory`, migrated once; each server gets a copy."""
     path = Path(directory) / "template.sqlite3"
-    environment = step3_environment(path)
+    environment = step3_environment(path, step3=step3)
     subprocess.run(
         [PYTHON, "-m", "django", "migrate", "--noinput", "-v", "0"],
-        cwd=STEP3,
+        cwd=step3,
         env=environment,
         check=True,
         timeout=120,
@@ -94,11 +110,11 @@ def migrated_database(directory):
     return path
 
 
-def step3_environment(database, extra=None):
+def step3_environment(database, extra=None, step3=STEP3):
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bench.step3_settings",
-        "PYTHONPATH": os.pathsep.join([str(STEP3), str(ROOT)]),
+        "PYTHONPATH": os.pathsep.join([str(step3), str(ROOT)]),
         "BENCH_DATABASE": str(database),
         "CHAT_RATE_LIMIT": "0",
         "DJANGO_DEBUG": "0",
@@ -117,7 +133,7 @@ class Server:
         self.port = free_port()
         self.process = None
         self.redis = None
-        self.log_path = self.workdir / f"{spec.name.replace(' ', '-')}.log"
+        self.log_path = self.workdir / f"{safe_name(spec.name)}.log"
         self.details = {}
 
     @property
@@ -140,11 +156,11 @@ class Server:
             environment.update(extra, DJANGO_SETTINGS_MODULE="bench.tutorial_baseline.settings")
             application = "bench.tutorial_baseline.asgi:application"
         else:
-            database = self.workdir / f"{spec.server}-{spec.layer}.sqlite3"
+            database = self.workdir / f"{safe_name(spec.name)}.sqlite3"
             shutil.copyfile(self.template_database, database)
-            environment = step3_environment(database, extra)
+            environment = step3_environment(database, extra, step3=spec.directory)
             application = "learning.asgi:application"
-            cwd = STEP3
+            cwd = spec.directory
         host_port = ["127.0.0.1", str(self.port)]
         if spec.server == "daphne":
             command = [PYTHON, "-m", "daphne", "-b", host_port[0], "-p", host_port[1]]
@@ -231,6 +247,21 @@ class Server:
             if (sum(self.cpu()) - before) / interval < below:
                 return time.monotonic() - start
         return time.monotonic() - start
+
+    def log_summary(self, most=3):
+        """The exceptions in the server's log, most frequent first: "3x ChannelFull"..."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "no log"
+        found = re.findall(
+            r"^([a-zA-Z_][\w.]*(?:Error|Exception|Full|Closed)\b[^\n]{0,80})", text, re.M
+        )
+        counts = {}
+        for line in found:
+            counts[line] = counts.get(line, 0) + 1
+        ranked = sorted(counts.items(), key=lambda item: -item[1])[:most]
+        return "; ".join(f"{count}x {line}" for line, count in ranked) or "no exception"
 
     def output_tail(self, lines=20):
         try:
