@@ -121,6 +121,25 @@ def targets_summary(results):
     return text
 
 
+# What an error in the run means, for the errors this benchmark has met.
+KNOWN_ERRORS = {
+    "MaxConnectionsError": (
+        "`MaxConnectionsError: Too many connections` comes from redis-py's asyncio connection "
+        "pool, which `channels_redis` creates per server process: it holds at most 100 "
+        "connections and raises, rather than waits, when all are busy. A room of 200 joining "
+        "at once runs more concurrent layer calls than that (each join is answered by every "
+        "member), and a consumer whose `group_add()` fails closes its socket. "
+        '`"max_connections"` in the host dict (the pool\'s keyword argument) raises the cap.'
+    ),
+    "ChannelFull": (
+        "`ChannelFull` from `RedisChannelLayer`: its `capacity` counts the messages waiting "
+        "for a whole server process (all its sockets share one Redis key), not for one "
+        "socket, so 1,000 is five messages for a room of 200 on one process. Past it, "
+        "`group_send` drops silently and `send` raises."
+    ),
+}
+
+
 def errors_section(results):
     errors = [(entry["name"], error) for entry in results["servers"] for error in entry["errors"]]
     if not errors:
@@ -128,6 +147,10 @@ def errors_section(results):
     lines = ["Errors and skipped workloads in this run:", ""]
     for name, error in errors:
         lines.append(f"- {name}: `{error.splitlines()[0]}`")
+    text = " ".join(error for _, error in errors)
+    notes = [note for signature, note in KNOWN_ERRORS.items() if signature in text]
+    if notes:
+        lines += ["", "What they mean:", ""] + [f"- {note}" for note in notes]
     return "\n".join(lines)
 
 

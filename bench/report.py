@@ -189,26 +189,40 @@ def markdown_table(header, rows):
 
 
 def table(results):
-    """The whole run as plain text tables, for the terminal."""
+    """The whole run as plain text tables, for the terminal (workloads that ran)."""
     settings = results["settings"]
-    parts = [
-        f"Saturation: one sender, at most {settings['saturation_window']} messages in flight",
-        text_table(SATURATION_HEADER, saturation_rows(results)),
-        "",
-        f"Steady: {settings['steady_rate']:g} messages/s into C = {settings['steady_clients']}",
-        text_table(STEADY_HEADER, steady_rows(results)),
-        "",
-        f"Burst: {settings['burst_senders']} senders x {settings['burst_messages']} messages, "
-        f"C = {settings['burst_clients']}",
-        text_table(BURST_HEADER, burst_rows(results)),
-        "",
-        f"Idle memory: {settings['idle_sockets']} sockets, rooms of {settings['idle_room_size']}",
-        text_table(IDLE_HEADER, idle_rows(results)),
+    sections = [
+        (
+            f"Saturation: one sender, at most {settings['saturation_window']} messages in flight",
+            SATURATION_HEADER,
+            saturation_rows(results),
+        ),
+        (
+            f"Steady: {settings['steady_rate']:g} messages/s into C = {settings['steady_clients']}",
+            STEADY_HEADER,
+            steady_rows(results),
+        ),
+        (
+            f"Burst: {settings['burst_senders']} senders x {settings['burst_messages']} messages, "
+            f"C = {settings['burst_clients']}",
+            BURST_HEADER,
+            burst_rows(results),
+        ),
+        (
+            f"Idle memory: {settings['idle_sockets']} sockets, rooms of "
+            f"{settings['idle_room_size']}",
+            IDLE_HEADER,
+            idle_rows(results),
+        ),
     ]
+    parts = []
+    for title, header, rows in sections:
+        if any(cell not in ("-", "-%") for row in rows for cell in row[1:]):
+            parts += [title, text_table(header, rows), ""]
     errors = [(entry["name"], error) for entry in results["servers"] for error in entry["errors"]]
     if errors:
-        parts += ["", "Errors:"] + [f"  {name}: {error}" for name, error in errors]
-    parts += ["", f"Run took {results['seconds']:.0f} s ({results['mode']})."]
+        parts += ["Errors:"] + [f"  {name}: {error}" for name, error in errors]
+    parts += [f"Run took {results['seconds']:.0f} s ({results['mode']})."]
     return "\n".join(parts)
 
 
@@ -227,11 +241,16 @@ def write(results, page=True):
     json_path.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
     paths = [json_path, png_path]
     if page:
-        from bench.page import performance_page
-
-        PAGE.write_text(performance_page(results, json_path, png_path))
-        paths.append(PAGE)
+        paths.append(write_page(results, json_path))
     return paths
+
+
+def write_page(results, json_path):
+    """docs/performance.md from a run's results (its plot is the PNG next to its JSON)."""
+    from bench.page import performance_page
+
+    PAGE.write_text(performance_page(results, json_path, json_path.with_suffix(".png")))
+    return PAGE
 
 
 # The plot

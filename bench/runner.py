@@ -600,12 +600,22 @@ def _settings_dict(settings):
 
 
 def main(argv=None):
+    import json
+    from pathlib import Path
+
     from bench import report
 
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="the long run for the docs")
     parser.add_argument("--no-page", action="store_true", help="do not rewrite the docs page")
+    parser.add_argument(
+        "--page-from", metavar="JSON", help="only write docs/performance.md from a saved run"
+    )
     arguments = parser.parse_args(argv)
+    if arguments.page_from:
+        path = Path(arguments.page_from).resolve()
+        print(f"wrote {report.write_page(json.loads(path.read_text()), path)}")
+        return 0
     settings = full_settings() if arguments.full else quick_settings()
     results = run(settings)
     results["machine"] = report.machine()
