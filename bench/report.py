@@ -281,7 +281,7 @@ def plot(results, path):
     from matplotlib.ticker import FuncFormatter
 
     clients = results["settings"]["saturation_clients"]
-    figure, (rate_axes, p99_axes) = pyplot.subplots(1, 2, figsize=(12, 5.2), dpi=110)
+    figure, (rate_axes, p99_axes) = pyplot.subplots(1, 2, figsize=(12, 5.8), dpi=110)
     for entry in results["servers"]:
         points = [(count, workload(entry, f"saturation_{count}")) for count in clients]
         points = [(count, data) for count, data in points if data]
@@ -314,7 +314,7 @@ def plot(results, path):
         f"flight ({results['mode']} run, {stamp(results)[:10]})",
         fontsize=12,
     )
-    figure.tight_layout(rect=(0, 0.1, 1, 0.95))
+    figure.tight_layout(rect=(0, 0.13, 1, 0.95))
     figure.savefig(path)
     pyplot.close(figure)
 
