@@ -111,13 +111,17 @@ REDIS_HOSTS = [
         "socket_timeout": None,
         # After Redis restarts, pooled connections are dead: retry once on a new connection.
         "retry_on_error": [RedisConnectionError],
+        # redis-py's pool allows 100 connections; a room of 200 joining at once needs more.
+        "max_connections": 1000,
     }
 ]
 if CHANNEL_LAYER == "redis":
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": REDIS_HOSTS, "capacity": CHANNEL_LAYER_CAPACITY},
+            # One Redis queue holds the messages for every socket of a server process, so
+            # this capacity is per process, not per socket as in memory.
+            "CONFIG": {"hosts": REDIS_HOSTS, "capacity": 100 * CHANNEL_LAYER_CAPACITY},
         }
     }
 elif CHANNEL_LAYER == "redis-pubsub":
@@ -148,6 +152,8 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": BASE_DIR / "db.sqlite3",
+        # Keep the connection open between messages instead of opening one per save.
+        "CONN_MAX_AGE": None,
         "OPTIONS": {
             # Take the write lock when a transaction starts, so two servers saving at once
             # wait for each other instead of failing with "database is locked".
