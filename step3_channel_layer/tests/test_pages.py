@@ -75,4 +75,3 @@ def test_workshop_users_are_created_once_without_prompts():
     users = get_user_model().objects.order_by("username")
     assert [user.username for user in users] == ["admin", "alice", "bob"]
     assert all(user.is_superuser and user.check_password("s3cret-pass") for user in users)
-
