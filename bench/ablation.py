@@ -2,9 +2,11 @@
 
     .venv/bin/python -m bench.ablation
 
-Each variant is a copy of step3_channel_layer/ with one edit, run on Daphne with the in-memory
-layer next to the tutorial baseline: the fan-out at C = 50 (server CPU per delivery) and the
-steady rate (p99), several rounds, medians. The results go to
+Each variant is a copy of step3_channel_layer/ with one change undone, run on Daphne next to
+the tutorial baseline and step 3 as shipped: the fan-out at C = 50 (server CPU per delivery)
+and the steady rate into a room of 200 (p99), several rounds, medians. The code and database
+changes are measured with the in-memory layer; the Redis settings with RedisChannelLayer, each
+against step 3 as shipped on the same layer. The results go to
 bench/results/<date>-ablation.json, and docs/performance.md is written again from the latest
 full run with them.
 """
@@ -15,6 +17,7 @@ import re
 import shutil
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench import report, runner
@@ -49,41 +52,71 @@ def without_freeze(copy):
     edit(copy / "learning" / "asgi.py", r"^gc\.freeze\(\)\n", "", "gc.freeze()")
 
 
-def persistent_connections(copy):
-    """CONN_MAX_AGE = None: one SQLite connection kept open, instead of one per database call."""
-    settings = copy / "learning" / "settings.py"
-    if '"CONN_MAX_AGE"' in settings.read_text():
-        raise AblationOutdated("settings.py sets CONN_MAX_AGE already")
+def without_persistent_connection(copy):
+    """Django's default CONN_MAX_AGE = 0: a new SQLite connection for every database call."""
     edit(
-        settings,
-        r'^(\s*)"ENGINE": "django\.db\.backends\.sqlite3",\n',
-        r'\g<0>\1"CONN_MAX_AGE": None,\n',
-        "the SQLite ENGINE line",
+        copy / "learning" / "settings.py",
+        r'"CONN_MAX_AGE": None,',
+        '"CONN_MAX_AGE": 0,',
+        '"CONN_MAX_AGE": None',
     )
 
 
+def without_pool_size(copy):
+    """redis-py's default pool: at most 100 connections per server process."""
+    edit(
+        copy / "learning" / "settings.py",
+        r'^\s*"max_connections": \d+,\n',
+        "",
+        'the "max_connections" of REDIS_HOSTS',
+    )
+
+
+def without_process_capacity(copy):
+    """RedisChannelLayer's capacity set as for one socket (1,000), not for a whole process."""
+    edit(
+        copy / "learning" / "settings.py",
+        r'"capacity": 100 \* CHANNEL_LAYER_CAPACITY',
+        '"capacity": CHANNEL_LAYER_CAPACITY',
+        "RedisChannelLayer's capacity of 100 * CHANNEL_LAYER_CAPACITY",
+    )
+
+
+@dataclass(frozen=True)
+class Variant:
+    label: str
+    layer: str = "memory"
+    edits: tuple = ()
+
+
+CODE_CHANGES = (without_dispatch, without_freeze, without_persistent_connection)
 VARIANTS = [
-    (AS_SHIPPED, []),
-    ("step3 without the dispatch() override", [without_dispatch]),
-    ("step3 without gc.freeze()", [without_freeze]),
-    ("step3 without either (before)", [without_dispatch, without_freeze]),
-    ("step3 plus CONN_MAX_AGE=None (not shipped)", [persistent_connections]),
+    Variant(AS_SHIPPED),
+    Variant("step3 without the dispatch() override", edits=(without_dispatch,)),
+    Variant("step3 without gc.freeze()", edits=(without_freeze,)),
+    Variant("step3 with CONN_MAX_AGE = 0", edits=(without_persistent_connection,)),
+    Variant("step3 without all three (before)", edits=CODE_CHANGES),
+    Variant(f"{AS_SHIPPED} (redis)", layer="redis"),
+    Variant("step3 redis, default pool of 100", layer="redis", edits=(without_pool_size,)),
+    Variant("step3 redis, capacity 1,000", layer="redis", edits=(without_process_capacity,)),
 ]
 
 
 def make_copies(directory):
     """One copy of step 3 per variant, with its edits made; their ServerSpecs."""
     specs = []
-    for number, (label, edits) in enumerate(VARIANTS):
+    for number, variant in enumerate(VARIANTS):
         copy = Path(directory) / f"variant{number}"
         shutil.copytree(
             STEP3,
             copy,
             ignore=shutil.ignore_patterns("*.sqlite3*", "__pycache__", "tests", "staticfiles"),
         )
-        for change in edits:
+        for change in variant.edits:
             change(copy)
-        specs.append(ServerSpec("step3", "daphne", "memory", source=str(copy), label=label))
+        specs.append(
+            ServerSpec("step3", "daphne", variant.layer, source=str(copy), label=variant.label)
+        )
     return specs
 
 

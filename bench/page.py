@@ -75,35 +75,52 @@ def machine_section(results):
     return "\n".join(lines)
 
 
-def ablation_section():
-    ablation, path = latest_ablation()
-    if ablation is None:
-        return (
-            "No ablation run yet: `python -m bench.ablation` measures each change below by "
-            "undoing it in a copy of step 3."
-        )
-    base = next((entry for entry in ablation["servers"] if entry["name"] == AS_SHIPPED), None)
+def shipped_on_same_layer(ablation, entry):
+    """Step 3 as shipped on the layer `entry` ran on: what a variant is compared with."""
+    return next(
+        (
+            other
+            for other in ablation["servers"]
+            if other["name"].startswith(AS_SHIPPED)
+            and other["spec"]["layer"] == entry["spec"]["layer"]
+        ),
+        None,
+    )
+
+
+def workload_errors(entry, key):
+    """The first line of each error a workload met, one per round it failed in."""
+    return [error.splitlines()[0] for error in entry["errors"] if error.startswith(f"{key}:")]
+
+
+def versus(value, shipped):
+    return f"{ratio(value, shipped):.2f}x" if ratio(value, shipped) else "-"
+
+
+def ablation_table(ablation):
     rows = []
-    base_cpu = workload(base, "saturation_50").get("server_cpu_us_per_delivery") if base else None
-    base_p99 = workload(base, "steady").get("p99_ms") if base else None
     for entry in ablation["servers"]:
+        base = shipped_on_same_layer(ablation, entry) or {"workloads": {}}
+        cells = [entry["name"], entry["spec"]["layer"]]
         saturation = workload(entry, "saturation_50")
-        steady = workload(entry, "steady")
         cpu = saturation.get("server_cpu_us_per_delivery")
+        base_cpu = workload(base, "saturation_50").get("server_cpu_us_per_delivery")
+        cells += [
+            number(saturation.get("deliveries_per_second")),
+            number(cpu, 1),
+            versus(cpu, base_cpu),
+        ]
+        steady = workload(entry, "steady")
         p99 = steady.get("p99_ms")
-        rows.append(
-            [
-                entry["name"],
-                number(saturation.get("deliveries_per_second")),
-                number(cpu, 1),
-                f"{ratio(cpu, base_cpu):.2f}x" if ratio(cpu, base_cpu) else "-",
-                number(steady.get("p50_ms"), 1),
-                number(p99, 1),
-                f"{ratio(p99, base_p99):.2f}x" if ratio(p99, base_p99) else "-",
-            ]
-        )
+        base_p99 = workload(base, "steady").get("p99_ms")
+        if not steady and workload_errors(entry, "steady"):
+            cells += ["failed", "failed", "-"]
+        else:
+            cells += [number(steady.get("p50_ms"), 1), number(p99, 1), versus(p99, base_p99)]
+        rows.append(cells)
     header = [
-        "variant (Daphne, in-memory layer)",
+        "variant (Daphne)",
+        "layer",
         "deliveries/s at C = 50",
         "server CPU µs/delivery",
         "vs as shipped",
@@ -111,26 +128,95 @@ def ablation_section():
         "steady p99 ms",
         "vs as shipped",
     ]
-    rounds = ablation["settings"]["rounds"]
+    return markdown_table(header, rows)
+
+
+def ablation_section(ablation, path):
+    if ablation is None:
+        return (
+            "No ablation run yet: `python -m bench.ablation` measures each change below by "
+            "undoing it in a copy of step 3."
+        )
+    base = next((entry for entry in ablation["servers"] if entry["name"] == AS_SHIPPED), None)
     before = next((e for e in ablation["servers"] if e["name"].endswith("(before)")), None)
     tutorial = find(ablation, "tutorial")
     summary = ""
     if before and base and tutorial:
-        tutorial_cpu = workload(tutorial, "saturation_50").get("server_cpu_us_per_delivery")
-        before_cpu = workload(before, "saturation_50").get("server_cpu_us_per_delivery")
+        cpu = {
+            name: workload(entry, "saturation_50").get("server_cpu_us_per_delivery")
+            for name, entry in (("tutorial", tutorial), ("before", before), ("after", base))
+        }
         before_p99 = workload(before, "steady").get("p99_ms")
-        summary = (
-            f"\n\nTogether the two changes took step 3 from {ratio(before_cpu, tutorial_cpu):.2f}x "
-            f"the tutorial's CPU per delivery to {ratio(base_cpu, tutorial_cpu):.2f}x, and its "
-            f"steady p99 from {before_p99:.0f} ms to {base_p99:.0f} ms. The dispatch() override "
-            "is worth most of the CPU; gc.freeze() is worth nothing in CPU and half of the p99."
-        )
+        base_p99 = workload(base, "steady").get("p99_ms")
+        if all(cpu.values()) and before_p99 and base_p99:
+            summary = (
+                f"\n\nTogether the three code and database changes took step 3 from "
+                f"{ratio(cpu['before'], cpu['tutorial']):.2f}x the tutorial's CPU per delivery "
+                f"to {ratio(cpu['after'], cpu['tutorial']):.2f}x, and its steady p99 from "
+                f"{before_p99:.0f} ms to {base_p99:.0f} ms."
+            )
     return (
         f"Measured by [`bench/ablation.py`](../bench/ablation.py) on {when(ablation)} "
-        f"([{path.name}]({relative(path)})): each variant is a copy of step 3 with one change "
-        f"undone (or, last, one more made), all run in turn against the same workloads, "
-        f"{rounds} rounds, medians shown.\n\n" + markdown_table(header, rows) + summary
+        f"([{path.name}]({relative(path)}), {ablation['seconds'] / 60:.0f} minutes): each "
+        "variant is a copy of step 3 with one change undone (the code and database changes "
+        "with the in-memory layer, the Redis settings with `RedisChannelLayer`), all run in "
+        "turn against the same workloads, "
+        f'{rounds_text(ablation["settings"]["rounds"])}. "vs as shipped" compares a variant '
+        "with step 3 as shipped on the same layer; above 1.00x, undoing the change made step 3 "
+        "slower.\n\n"
+        + ablation_table(ablation)
+        + summary
+        + "\n\n"
+        + errors_section(ablation, "Errors in the ablation run")
     )
+
+
+def undone(ablation, label):
+    """What undoing one change did, in a sentence, from the ablation run."""
+    if ablation is None:
+        return "Not measured yet: `python -m bench.ablation` measures it."
+    entry = next((e for e in ablation["servers"] if e["name"] == label), None)
+    base = shipped_on_same_layer(ablation, entry) if entry else None
+    if base is None:
+        return "The latest ablation run has no variant without it."
+    rounds = ablation["settings"]["rounds"]
+    parts, ratios = [], []
+    measures = [
+        ("saturation_50", "server_cpu_us_per_delivery", "µs", "server CPU per delivery at C = 50"),
+        ("steady", "p99_ms", "ms", "steady p99 at C = 200"),
+    ]
+    for key, field_name, unit, what in measures:
+        value = workload(entry, key).get(field_name)
+        shipped = workload(base, key).get(field_name)
+        errors = workload_errors(entry, key)
+        if value is not None and shipped is not None:
+            ratios.append(ratio(value, shipped))
+            part = (
+                f"{what} {number(value, 1)} {unit} against {number(shipped, 1)} {unit} as "
+                f"shipped ({versus(value, shipped)})"
+            )
+            if errors:
+                part += f", and it failed in {len(errors)} of {rounds} rounds: `{errors[0]}`"
+        elif errors:
+            part = f"{what} not measurable, in {len(errors)} of {rounds} rounds: `{errors[0]}`"
+        else:
+            part = f"{what}: no number"
+        parts.append(part)
+    steady = workload(entry, "steady")
+    lost = steady["expected_deliveries"] - steady["deliveries"] if steady else None
+    if lost:
+        parts.append(f"{lost:,} deliveries lost at the steady rate")
+    text = f"**Measured** by undoing it (`{label}` in the table): " + "; ".join(parts) + "."
+    if len(ratios) == 2 and all(0.9 <= value <= 1.1 for value in ratios) and lost == 0:
+        text += (
+            " Both are within 10% of step 3 as shipped and nothing was lost: in these "
+            "workloads this change has no measurable effect."
+        )
+    return text
+
+
+def ablation_minutes(ablation):
+    return f" (about {ablation['seconds'] / 60:.0f} minutes here)" if ablation else ""
 
 
 def targets_summary(results):
@@ -147,22 +233,22 @@ def targets_summary(results):
 KNOWN_ERRORS = {
     "MaxConnectionsError": (
         "`MaxConnectionsError: Too many connections` comes from redis-py's asyncio connection "
-        "pool, which `channels_redis` creates per server process: it holds at most 100 "
-        "connections and raises, rather than waits, when all are busy. A room of 200 joining "
-        "at once runs more concurrent layer calls than that (each join is answered by every "
-        "member), and a consumer whose `group_add()` fails closes its socket. "
+        "pool, which `channels_redis` creates per server process: by default it holds at most "
+        "100 connections and raises, rather than waits, when all are busy. A room of 200 "
+        "joining at once runs more concurrent layer calls than that (each join is answered by "
+        "every member), and a consumer whose `group_add()` fails closes its socket. "
         '`"max_connections"` in the host dict (the pool\'s keyword argument) raises the cap.'
     ),
     "ChannelFull": (
         "`ChannelFull` from `RedisChannelLayer`: its `capacity` counts the messages waiting "
         "for a whole server process (all its sockets share one Redis key), not for one "
-        "socket, so 1,000 is five messages for a room of 200 on one process. Past it, "
-        "`group_send` drops silently and `send` raises."
+        "socket, so 1,000 is five messages for each member of a room of 200 on one process. "
+        "Past it, `group_send` drops silently and `send` raises."
     ),
 }
 
 
-def errors_section(results):
+def errors_section(results, title="Errors and skipped workloads in this run"):
     """The run's errors, one line per server and workload, with the rounds they happened in."""
     grouped = {}
     for entry in results["servers"]:
@@ -173,7 +259,7 @@ def errors_section(results):
     if not grouped:
         return "Every workload ran against every server: no errors."
     rounds = results["settings"]["rounds"]
-    lines = ["Errors and skipped workloads in this run:", ""]
+    lines = [f"{title}:", ""]
     for (name, _), errors in grouped.items():
         times = f" (in {len(errors)} of {rounds} rounds; the first shown)" if rounds > 1 else ""
         lines.append(f"- {name}{times}: `{errors[0]}`")
@@ -186,6 +272,72 @@ def errors_section(results):
     if notes:
         lines += ["", "What they mean:", ""] + [f"- {note}" for note in notes]
     return "\n".join(lines)
+
+
+def redis_at_200(results):
+    """Whether RedisChannelLayer carried a room of 200, in a sentence (none without it)."""
+    redis = [
+        entry
+        for entry in results["servers"]
+        if entry["spec"]["app"] == "step3" and entry["spec"]["layer"] == "redis"
+    ]
+    if not redis:
+        return []
+    failed = [
+        entry["name"]
+        for entry in redis
+        if not workload(entry, "saturation_200") or not workload(entry, "steady")
+    ]
+    if failed:
+        return [
+            "Not a target, but the run's most important finding: with `RedisChannelLayer` as "
+            "step 3 configures it, a room of 200 that joins at once loses sockets (the server "
+            "closes them), so " + " and ".join(failed) + " have no numbers at C = 200 or at the "
+            "steady rate. Why is under [Results](#results)."
+        ]
+    numbers = ", ".join(
+        f"{number(workload(entry, 'saturation_200').get('deliveries_per_second'))} deliveries/s "
+        f"at C = 200 and a steady p99 of {number(workload(entry, 'steady').get('p99_ms'), 1)} ms "
+        f"on {entry['spec']['server']}"
+        for entry in redis
+    )
+    return [
+        f"`RedisChannelLayer` carries a room of 200 on every server: {numbers}. With redis-py's "
+        "default pool and a per-socket capacity it closed sockets while such a room joined; "
+        "step 3 now sizes both for a server process (see "
+        "[What made step 3 fast](#what-made-step-3-fast))."
+    ]
+
+
+def cheapest_channels(results):
+    """The Channels server with the least CPU per delivery at C = 50: (µs, name, x floor)."""
+    floor = find(results, "floor")
+    floor_cpu = workload(floor, "saturation_50").get("server_cpu_us_per_delivery") if floor else 0
+    measured = [
+        (workload(entry, "saturation_50").get("server_cpu_us_per_delivery"), entry["name"])
+        for entry in results["servers"]
+        if entry["spec"]["app"] != "floor"
+    ]
+    measured = [item for item in measured if item[0] is not None]
+    if not measured or not floor_cpu:
+        return None
+    cpu, name = min(measured)
+    return cpu, name, cpu / floor_cpu
+
+
+def channels_path(results):
+    """The "Channels itself" paragraph, with this run's numbers."""
+    cheapest = cheapest_channels(results)
+    if cheapest is None:
+        return "the framework's own path per delivery"
+    cpu, name, _ = cheapest
+    floor_cpu = cpu / cheapest[2]
+    return (
+        f"at C = 50 the cheapest Channels setup in this run ({name}) spent {number(cpu, 1)} µs "
+        f"per delivery, against the floor's {number(floor_cpu, 1)} µs for writing the frame. "
+        f"The floor target (15x) asks for {number(15 * floor_cpu)} µs, less than the "
+        "framework's own path; the production setup adds the Redis round trips on top"
+    )
 
 
 def in_words(results):
@@ -232,21 +384,17 @@ def in_words(results):
             )
         )
     floor = by_short.get("CPU per delivery of the production setup against the floor")
-    if floor:
+    cheapest = cheapest_channels(results)
+    if floor and cheapest:
+        cpu, name, times = cheapest
+        within = "comes" if times <= 15 else "does not come"
         lines.append(
-            f"No Channels setup comes within 15x of the floor: the best production one measured "
-            f"{floor['ratio']:.0f}x ({floor['numbers']}). The framework's own path per delivery "
-            "costs more than 15 times the floor's (see below)."
+            f"The guide's production setup measured {floor['ratio']:.0f}x the floor's CPU per "
+            f"delivery at C = 50 ({floor['numbers']}); the cheapest Channels setup, {name} "
+            f"({number(cpu, 1)} µs), {within} within 15x either, at {times:.1f}x. See "
+            "[what still costs](#what-still-costs-and-what-is-not-changed)."
         )
-    errors = " ".join(error for entry in results["servers"] for error in entry["errors"])
-    if "MaxConnectionsError" in errors:
-        lines.append(
-            "Not a target, but the run's most important finding: with `RedisChannelLayer` as "
-            "step 3 configures it, a room of 200 that joins at once loses sockets (the server "
-            "closes them), so that layer has no numbers at C = 200 or at the steady rate. The "
-            "pub/sub layer does not have the problem. Why, and the fix, are under "
-            "[Results](#results)."
-        )
+    lines += redis_at_200(results)
     return "\n".join(f"- {line}" for line in lines)
 
 
@@ -257,6 +405,7 @@ def performance_page(results, json_path, png_path):
     client_share = floor_saturation.get("client_cpu_share")
     server_share = floor_saturation.get("server_cpu_share")
     steady = settings["steady_clients"], settings["steady_rate"], settings["steady_seconds"]
+    ablation, ablation_path = latest_ablation()
     return f"""# Performance: how fast the chat fans out
 
 [Scaling out](04-scaling.md) ran step 3 on several servers around one Redis. Every chat tutorial
@@ -362,7 +511,11 @@ deliveries that never arrived.
 ## What made step 3 fast
 
 Measured first, then changed. The profiles (py-spy on the running server under the saturation
-workload) pointed at three costs, none of them in the chat's own logic.
+workload) pointed at three costs in the code, none of them in the chat's own logic; the
+benchmark's own runs pointed at two settings, the database connection and the Redis pool and
+queue. Each change is measured by undoing it in a copy of step 3:
+
+{ablation_section(ablation, ablation_path)}
 
 **1. A trip to the database thread for every event.** Since Channels 4.2,
 `AsyncConsumer.dispatch()` calls `aclose_old_connections()` before every handler: a hop to the
@@ -393,10 +546,13 @@ its consumer leaves the hop out:
 A consumer that uses the ORM directly in a handler (through `database_sync_to_async` or not)
 should keep Channels' `dispatch()`.
 
+{undone(ablation, "step3 without the dispatch() override")}
+
 **2. The JSON text is built once, by the sender.** The tutorial's handler calls `json.dumps` once
 per member; step 3's `message_event()` puts the finished frame text in the event and
 `chat_message()` only sends it. The in-memory layer still deep-copies the event for every member
-(it copies a dict of three small values instead of re-encoding JSON).
+(it copies a dict of three small values instead of re-encoding JSON). This change is part of
+how step 3's events are shaped, so the ablation does not undo it.
 
 **3. Full garbage collections over Django's heap.** A Django process holds a few hundred thousand
 long-lived objects (settings, models, URL patterns, templates). Python's full collections walk all
@@ -414,28 +570,75 @@ gc.collect()
 gc.freeze()
 ```
 
-What each change is worth, measured by undoing it:
+{undone(ablation, "step3 without gc.freeze()")}
 
-{ablation_section()}
+**4. One database connection, kept open.** With Django's default `CONN_MAX_AGE = 0`,
+`database_sync_to_async` closes the connection after every call (it runs Django's
+`close_old_connections()` before and after), so every save opened a new SQLite connection, ran
+the `init_command` pragmas again, and closing it (the last connection to the file) checkpointed
+the write-ahead log. `None` keeps the one connection of the database thread open; Django still
+closes a connection that has failed:
+
+```python
+# step3_channel_layer/learning/settings.py
+DATABASES = {{
+    "default": {{
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": BASE_DIR / "db.sqlite3",
+        # Keep the connection open between messages instead of opening one per save.
+        "CONN_MAX_AGE": None,
+# ...
+```
+
+On a database server such as PostgreSQL, persistent connections also want
+`CONN_HEALTH_CHECKS = True`, so that a connection the server dropped is replaced before use.
+
+{undone(ablation, "step3 with CONN_MAX_AGE = 0")}
+
+**5. A Redis pool and queue sized for a server process.** The benchmark's first full run lost
+sockets with `RedisChannelLayer`: while a room of 200 joined, the server closed between 46 and
+146 of them, so that layer had no numbers at C = 200 or at the steady rate. Its log named two
+limits, both per server process. redis-py's asyncio connection pool, which `channels_redis`
+creates per process, holds at most 100 connections and raises `MaxConnectionsError` instead of
+waiting when all are busy; a room of 200 joining at once runs more layer calls than that at the
+same time (every member answers each join), and a consumer whose `group_add()` fails closes its
+socket. And `RedisChannelLayer`'s `capacity` counts the messages waiting for every socket of a
+process (they share one Redis list), not for one socket as in the in-memory layer: 1,000 was
+five messages per member of a room of 200, and past it `group_send` drops silently
+(`ChannelFull` in the log). Step 3 raises both, and the ablation undoes each on its own:
+
+```python
+# step3_channel_layer/learning/settings.py
+        # redis-py's pool allows 100 connections; a room of 200 joining at once needs more.
+        "max_connections": 1000,
+    }}
+]
+if CHANNEL_LAYER == "redis":
+    CHANNEL_LAYERS = {{
+        "default": {{
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # One Redis queue holds the messages for every socket of a server process, so
+            # this capacity is per process, not per socket as in memory.
+            "CONFIG": {{"hosts": REDIS_HOSTS, "capacity": 100 * CHANNEL_LAYER_CAPACITY}},
+```
+
+{undone(ablation, "step3 redis, default pool of 100")}
+
+{undone(ablation, "step3 redis, capacity 1,000")}
 
 ## What still costs, and what is not changed
 
 - **Channels itself.** Every delivery is a `send()` into a per-socket queue, a task that wakes
-  the consumer, `dispatch()`, the handler, and the ASGI server's `send`: around 100 µs on this
-  machine, against the floor's 4 µs for writing the frame. That is why the floor target (15x)
-  is out of reach for any Channels setup here: it would need about 60 µs per delivery, less than
-  the framework's own path.
+  the consumer, `dispatch()`, the handler, and the ASGI server's `send`: {channels_path(results)}.
 - **The in-memory layer** runs `_clean_expired()` over every channel and group on every
   `receive()` and `group_send()`: O(sockets) work per delivery, a visible share of the profile at
   C = 200. It is the development layer; the Redis layers do not do this.
 - **Daphne (Twisted and Autobahn)** spends more per frame than uvicorn's `websockets`-based
   protocol (compare the two step 3 lines on the same layer); part of it is Autobahn formatting a
   debug log line for every frame sent, even with debug logging off.
-- **The database.** Each message is one transaction of a few queries, in the database thread.
-  With Django's default `CONN_MAX_AGE = 0`, `database_sync_to_async` opens and closes the SQLite
-  connection around every call (closing the last connection also checkpoints the WAL), which
-  doubles the cost of a save; it is most of step 3's cost in a small room. The ablation's last
-  line shows what persistent connections (`"CONN_MAX_AGE": None` in `DATABASES`) would give.
+- **The database.** Each message is one transaction of a few queries, in the one thread that
+  runs database code, before it is sent. It is most of what step 3 spends beyond the tutorial in
+  a small room (compare the two at C = 10), and a small share at C = 200.
 - **Presence** costs O(n) frames per join in a room of n. It is outside every measurement here
   (the workloads wait for it to finish) but it is why a room of thousands should not show a
   member list.
@@ -450,9 +653,9 @@ make bench-full     # the run on this page: longer workloads, {settings["rounds"
 Both print the tables and a progress line while they run, and write
 `bench/results/<date>-<mode>.json`, a PNG plot next to it, and this page. `redis-server` must be
 installed for the Redis lines (without it they are reported as errors and the rest runs).
-`.venv/bin/python -m bench.ablation` measures the changes above. Numbers are only comparable
-within one run: another machine, or the same one busier, gives other absolute values, and the
-targets are therefore ratios.
+`.venv/bin/python -m bench.ablation` measures the changes above{ablation_minutes(ablation)}.
+Numbers are only comparable within one run: another machine, or the same one busier, gives other
+absolute values, and the targets are therefore ratios.
 
 ## Machine and versions
 

@@ -1,6 +1,7 @@
 """What a run produced, as a terminal table, bench/results/<date>.json, a PNG plot and the page."""
 
 import json
+import math
 import os
 import platform
 import time
@@ -272,6 +273,14 @@ def line_style(spec):
     return style
 
 
+def two_and_five(value, _):
+    """Label 2 and 5 between the powers of ten, so a log axis reads without counting lines."""
+    if value <= 0:
+        return ""
+    leading = value / 10 ** math.floor(math.log10(value))
+    return f"{value:,.0f}" if round(leading) in (2, 5) else ""
+
+
 def plot(results, path):
     """Deliveries per second and p99 latency against C, one line per server."""
     import matplotlib
@@ -303,6 +312,8 @@ def plot(results, path):
         axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
         axes.xaxis.set_minor_formatter(FuncFormatter(lambda value, _: ""))
         axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+        axes.yaxis.set_minor_formatter(FuncFormatter(two_and_five))
+        axes.tick_params(axis="y", which="minor", labelsize=8)
         axes.set_xlabel("C: sockets in the room")
         axes.set_ylabel(unit)
         axes.set_title(title, fontsize=11)
