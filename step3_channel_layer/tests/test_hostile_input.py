@@ -26,6 +26,7 @@ from chat.protocol import CLIENT_ID_PATTERN, MAX_MESSAGE_LENGTH, MAX_USERNAME_LE
 from learning.asgi import application
 from tests.reliability_clients import chat_frame, join, next_frame
 from tests.servers import daphne_server
+from tests.sockets import open_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -133,16 +134,6 @@ TEXT_FRAMES = st.one_of(
     st.sampled_from(["", "null", "{}", "[]", '{"message": ', "[" * 100_000, "1" * 5_000]),
 )
 FRAMES = st.tuples(st.just("text"), TEXT_FRAMES) | st.tuples(st.just("bytes"), st.binary())
-
-
-async def open_socket(room, username):
-    communicator = WebsocketCommunicator(
-        application, f"/ws/chat/{room}/?username={username}", headers=[ORIGIN]
-    )
-    connected, _ = await communicator.connect(timeout=TIMEOUT)
-    assert connected
-    assert (await communicator.receive_json_from(timeout=TIMEOUT))["type"] == "history"
-    return communicator
 
 
 async def answer_to(communicator):

@@ -14,7 +14,7 @@ import pytest
 import websockets
 from django.db import connection
 
-from tests.servers import RedisServer, daphne_server
+from tests.servers import RedisServer, daphne_server, redis_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,15 +30,6 @@ def servers(count, layer, redis=None):
     with ExitStack() as stack:
         database = connection.settings_dict["NAME"]
         yield [stack.enter_context(daphne_server(database, env=env)) for _ in range(count)]
-
-
-@contextmanager
-def running_redis():
-    redis = RedisServer().start()
-    try:
-        yield redis
-    finally:
-        redis.stop()
 
 
 class Client:
@@ -137,7 +128,7 @@ def page_status(server):
 @pytest.mark.parametrize("layer", REDIS_LAYERS)
 async def test_a_message_through_either_server_reaches_both_clients_once(layer):
     """Two servers, one Redis: presence and messages cross over; each arrives once, saved once."""
-    with running_redis() as redis, servers(2, layer, redis) as (first, second):
+    with redis_server() as redis, servers(2, layer, redis) as (first, second):
         async with Client(first, "lobby", "alice") as alice, Client(second, "lobby", "bob") as bob:
             # Each server's user list shows the person on the other server too.
             for client in (alice, bob):
@@ -167,7 +158,7 @@ async def test_a_message_through_either_server_reaches_both_clients_once(layer):
 async def test_idle_sockets_on_both_redis_layers_stay_open_and_receive():
     """A socket left idle for 12 s on either Redis layer is still open, and still receives."""
     with (
-        running_redis() as redis,
+        redis_server() as redis,
         servers(1, "redis", redis) as (plain,),
         servers(1, "redis-pubsub", redis) as (pubsub,),
     ):
@@ -266,7 +257,7 @@ BAD_FRAMES = [
 async def test_bad_frames_and_the_rate_limit_behave_the_same_on_every_layer(layer):
     """Errors go to their sender alone and save nothing; a flood is cut at the same rate."""
     with ExitStack() as stack:
-        redis = stack.enter_context(running_redis()) if layer != "memory" else None
+        redis = stack.enter_context(redis_server()) if layer != "memory" else None
         (server,) = stack.enter_context(servers(1, layer, redis))
         async with Client(server, "rules", "alice") as alice, Client(server, "rules", "bob") as bob:
             for frame, _ in BAD_FRAMES:

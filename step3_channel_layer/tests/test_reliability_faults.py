@@ -5,29 +5,18 @@ from contextlib import contextmanager, suppress
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.db import OperationalError, connection
 
 from chat import store
 from chat.models import Message, Room
-from learning.asgi import application
 from tests.reliability_clients import Listener, chat_frame, join, next_frame
 from tests.servers import DaphneServer, daphne_server
+from tests.sockets import open_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ORIGIN = (b"origin", b"http://localhost")
 TIMEOUT = 5
-
-
-async def open_socket(room, username):
-    communicator = WebsocketCommunicator(
-        application, f"/ws/chat/{room}/?username={username}", headers=[ORIGIN]
-    )
-    connected, _ = await communicator.connect(timeout=TIMEOUT)
-    assert connected
-    assert (await communicator.receive_json_from(timeout=TIMEOUT))["type"] == "history"
-    return communicator
 
 
 async def next_of_type(communicator, frame_type):
