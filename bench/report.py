@@ -351,6 +351,17 @@ def ratio(numerator, denominator):
     return numerator / denominator
 
 
+def against_tutorial(results, workload_name, key):
+    """(server, step 3's value, the tutorial's, their ratio) on Daphne and uvicorn, in memory."""
+    for server in ("daphne", "uvicorn"):
+        ours = find(results, "step3", server, "memory")
+        theirs = find(results, "tutorial", server, "memory")
+        if ours and theirs:
+            mine = workload(ours, workload_name).get(key)
+            base = workload(theirs, workload_name).get(key)
+            yield server, mine, base, ratio(mine, base)
+
+
 def targets(results):
     """Each target: what is compared, the numbers, the ratio, the goal and whether it is met."""
     rows = []
@@ -371,14 +382,9 @@ def targets(results):
             "percent": True,
         }
     )
-    for server in ("daphne", "uvicorn"):
-        ours = find(results, "step3", server, "memory")
-        theirs = find(results, "tutorial", server, "memory")
-        if not ours or not theirs:
-            continue
-        mine = workload(ours, "saturation_50").get("server_cpu_us_per_delivery")
-        base = workload(theirs, "saturation_50").get("server_cpu_us_per_delivery")
-        value = ratio(mine, base)
+    for server, mine, base, value in against_tutorial(
+        results, "saturation_50", "server_cpu_us_per_delivery"
+    ):
         rows.append(
             {
                 "target": f"Server CPU per delivery at C = 50 on {server}: step 3 as shipped "
@@ -416,14 +422,7 @@ def targets(results):
                 "met": value is not None and value <= 15,
             }
         )
-    for server in ("daphne", "uvicorn"):
-        ours = find(results, "step3", server, "memory")
-        theirs = find(results, "tutorial", server, "memory")
-        if not ours or not theirs:
-            continue
-        mine = workload(ours, "steady").get("p99_ms")
-        base = workload(theirs, "steady").get("p99_ms")
-        value = ratio(mine, base)
+    for server, mine, base, value in against_tutorial(results, "steady", "p99_ms"):
         rows.append(
             {
                 "target": f"p99 latency at 20 messages/s into C = 200 on {server}: step 3 as "

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -50,7 +49,24 @@ def stop(process, timeout=10):
             process.wait(timeout)
 
 
-class DaphneServer:
+class ChildServer:
+    """A server in a child process: start() and stop() it, or use it in a `with` block."""
+
+    process = None
+
+    def stop(self):
+        if self.process is not None:
+            stop(self.process)
+            self.process = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+
+class DaphneServer(ChildServer):
     """`daphne learning.asgi:application` on a free port, using the given database file.
 
     The settings are learning.settings with the database name replaced (tests/live_settings.py),
@@ -95,24 +111,15 @@ class DaphneServer:
         wait_for_port(self.port, self.process)
         return self
 
-    def stop(self):
-        if self.process is not None:
-            stop(self.process)
-            self.process = None
-
     def output(self):
         """What the server printed so far (its log), for assertions and failure messages."""
         self.log.seek(0)
         return self.log.read().decode("utf-8", "replace")
 
 
-@contextmanager
 def daphne_server(database, env=None, args=(), application=APPLICATION):
-    server = DaphneServer(database, env=env, args=args, application=application).start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    """A DaphneServer for a `with` block: started on entry, stopped on exit."""
+    return DaphneServer(database, env=env, args=args, application=application)
 
 
 def require_redis_server():
@@ -126,7 +133,7 @@ def require_redis_server():
     return path
 
 
-class RedisServer:
+class RedisServer(ChildServer):
     """A throwaway redis-server on a free port, keeping nothing on disk."""
 
     def __init__(self, port=None):
@@ -146,16 +153,7 @@ class RedisServer:
         wait_for_port(self.port, self.process)
         return self
 
-    def stop(self):
-        if self.process is not None:
-            stop(self.process)
-            self.process = None
 
-
-@contextmanager
 def redis_server():
-    server = RedisServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    """A RedisServer for a `with` block: started on entry, stopped on exit."""
+    return RedisServer()
