@@ -7,6 +7,7 @@ import logging
 import uuid
 from urllib.parse import parse_qs
 
+from autobahn.exception import Disconnected
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -204,6 +205,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send_json(
                 {"type": "history", "messages": [message.to_frame() for message in chunk]}
             )
+
+    async def send(self, text_data=None, bytes_data=None, close=False):
+        """Send a frame; a socket that closed while a room event was on its way is no error.
+
+        When many people leave at once, a presence.leave can be handled before this socket's
+        own websocket.disconnect, which is already queued: disconnect() still cleans up.
+        """
+        try:
+            await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+        except (Disconnected, OSError):  # "Already closed", from Daphne and from uvicorn.
+            logger.debug("Room %s: a frame for a closed socket was dropped", self.room_name)
 
     async def send_json(self, content):
         await self.send(text_data=dumps(content))

@@ -4,10 +4,12 @@ import asyncio
 from contextlib import contextmanager, suppress
 
 import pytest
+from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
 from django.db import OperationalError, connection
 
 from chat import store
+from chat.consumers import ChatConsumer
 from chat.models import Message, Room
 from tests.reliability_clients import Listener, chat_frame, join, next_frame
 from tests.servers import DaphneServer, daphne_server
@@ -209,3 +211,24 @@ async def test_a_client_that_never_answers_pings_is_dropped_and_leaves_the_room(
         assert (await next_frame(alice, "chat.message"))["message"] == "still here"
         await alice.close()
         assert "Traceback" not in server.output()
+
+
+@pytest.mark.parametrize("closed", [Disconnected("closed protocol"), OSError("closed")])
+async def test_a_frame_for_a_socket_that_just_closed_is_dropped_not_raised(closed):
+    """Daphne (Disconnected) or uvicorn (OSError) saying "already closed" does not crash the
+    consumer: its websocket.disconnect is queued and cleans up; other errors still raise."""
+    consumer = ChatConsumer()
+    consumer.room_name = "faults"
+
+    async def closed_socket(message):
+        raise closed
+
+    consumer.base_send = closed_socket
+    await consumer.send(text_data='{"type": "user.left"}')
+
+    async def broken_server(message):
+        raise ValueError("a real bug")
+
+    consumer.base_send = broken_server
+    with pytest.raises(ValueError):
+        await consumer.send(text_data='{"type": "user.left"}')
