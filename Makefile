@@ -3,26 +3,26 @@
 
 PYTHON ?= python3
 PORT ?= 8000
-# The two servers of make run-step3-redis.
+# The two servers of make run-step4-redis.
 PORT1 ?= 8001
 PORT2 ?= 8002
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 INSTALLED := $(VENV)/.installed
-STEPS := step1_http step2_websocket step3_channel_layer
+STEPS := step1_http step2_websocket step3_channel_layer step4_production
 step_dir = $(word $(1),$(STEPS))
 
-.PHONY: help setup run run-step1 run-step2 run-step3 run-step3-redis test test-step1 test-step2 \
-	test-step3 test-repo check diff-1-2 diff-2-3 diffs superusers bench bench-full lint format \
-	clean
+.PHONY: help setup run run-step1 run-step2 run-step3 run-step4 run-step4-redis test test-step1 \
+	test-step2 test-step3 test-step4 test-repo check diff-1-2 diff-2-3 diff-3-4 diffs superusers \
+	bench bench-full lint format clean
 
 help:
-	@echo "make run            the finished chat (step 3) on http://127.0.0.1:$(PORT)/"
-	@echo "make run-stepN      step N (1, 2 or 3) on http://127.0.0.1:$(PORT)/"
-	@echo "make run-step3-redis  two step 3 servers (ports $(PORT1), $(PORT2)) sharing one Redis"
+	@echo "make run            the finished chat (step 4) on http://127.0.0.1:$(PORT)/"
+	@echo "make run-stepN      step N (1 to 4) on http://127.0.0.1:$(PORT)/"
+	@echo "make run-step4-redis  two step 4 servers (ports $(PORT1), $(PORT2)) sharing one Redis"
 	@echo "make test           every step's tests and the repository's own"
 	@echo "make test-stepN     one step's tests"
-	@echo "make diff-1-2       the lesson of step 2 (diff-2-3: the lesson of step 3)"
+	@echo "make diff-1-2       the lesson of step 2 (diff-2-3, diff-3-4: of steps 3 and 4; ALL=1: tests too)"
 	@echo "make check STEP=N DIR=path  step N's tests against your own project in path"
 	@echo "make superusers     the workshop users, in every step's database"
 	@echo "make bench          the fan-out benchmark, quick (bench-full: the run for the docs)"
@@ -36,18 +36,18 @@ $(INSTALLED): requirements.txt
 
 setup: $(INSTALLED)
 
-run: run-step3
+run: run-step4
 
-run-step1 run-step2 run-step3: run-step%: $(INSTALLED)
+run-step1 run-step2 run-step3 run-step4: run-step%: $(INSTALLED)
 	cd $(call step_dir,$*) && $(BIN)/python manage.py migrate --noinput
 	cd $(call step_dir,$*) && $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
-# Two step 3 servers sharing one local Redis (or REDIS_URL); Ctrl-C stops all three.
+# Two step 4 servers sharing one local Redis (or REDIS_URL); Ctrl-C stops all three.
 # CHANNEL_LAYER=redis-pubsub picks the pub/sub layer.
-run-step3-redis: $(INSTALLED)
-	@$(BIN)/python scripts/run_step3_redis.py --ports $(PORT1) $(PORT2)
+run-step4-redis: $(INSTALLED)
+	@$(BIN)/python scripts/run_step4_redis.py --ports $(PORT1) $(PORT2)
 
-test-step1 test-step2 test-step3: test-step%: $(INSTALLED)
+test-step1 test-step2 test-step3 test-step4: test-step%: $(INSTALLED)
 	cd $(call step_dir,$*) && $(BIN)/python -m pytest
 
 test-repo: $(INSTALLED)
@@ -57,7 +57,7 @@ test-repo: $(INSTALLED)
 # an earlier one fails, and the target fails if any of them did.
 test: $(INSTALLED)
 	@failed=""; \
-	for target in test-step1 test-step2 test-step3 test-repo; do \
+	for target in test-step1 test-step2 test-step3 test-step4 test-repo; do \
 		$(MAKE) --no-print-directory $$target || failed="$$failed $$target"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi; \
@@ -68,17 +68,22 @@ test: $(INSTALLED)
 check: $(INSTALLED)
 	@$(BIN)/python scripts/check_project.py "$(STEP)" "$(DIR)" $(ARGS)
 
-# The lesson of a step is what changed since the one before it.
+# The lesson of a step is what changed since the one before it: the code only, without tests
+# and generated migrations (ALL=1 shows those too).
+DIFF_FLAGS := $(if $(ALL),--all,)
+
 diff-1-2:
-	@$(PYTHON) scripts/lesson_diff.py step1_http step2_websocket
+	@$(PYTHON) scripts/lesson_diff.py $(DIFF_FLAGS) step1_http step2_websocket
 
 diff-2-3:
-	@$(PYTHON) scripts/lesson_diff.py step2_websocket step3_channel_layer
+	@$(PYTHON) scripts/lesson_diff.py $(DIFF_FLAGS) step2_websocket step3_channel_layer
 
-# Regenerate the committed lesson diffs that the guide links to.
+diff-3-4:
+	@$(PYTHON) scripts/lesson_diff.py $(DIFF_FLAGS) step3_channel_layer step4_production
+
+# Regenerate the committed lesson diffs that the guide links to (each written whole, or not at all).
 diffs:
-	$(PYTHON) scripts/lesson_diff.py step1_http step2_websocket > docs/diffs/step1-to-step2.diff
-	$(PYTHON) scripts/lesson_diff.py step2_websocket step3_channel_layer > docs/diffs/step2-to-step3.diff
+	$(PYTHON) scripts/lesson_diff.py --write docs/diffs
 
 superusers: $(INSTALLED)
 	@password=$$($(BIN)/python -c "import secrets; print(secrets.token_urlsafe(9))"); \
@@ -106,4 +111,4 @@ format: $(INSTALLED)
 clean:
 	rm -rf $(VENV) .ruff_cache .pytest_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
-	rm -f */db.sqlite3 */db.sqlite3-journal */test_db.sqlite3*
+	rm -f */db.sqlite3 */db.sqlite3-journal */db.sqlite3-wal */db.sqlite3-shm */test_db.sqlite3*

@@ -1,12 +1,12 @@
-"""What each of step 3's performance changes is worth: undo it in a copy of step 3, measure.
+"""What each of step 4's performance changes is worth: undo it in a copy of step 4, measure.
 
     .venv/bin/python -m bench.ablation
 
-Each variant is a copy of step3_channel_layer/ with one change undone, run on Daphne next to
-the tutorial baseline and step 3 as shipped: the fan-out at C = 50 (server CPU per delivery)
+Each variant is a copy of step4_production/ with one change undone, run on Daphne next to
+the tutorial baseline and step 4 as shipped: the fan-out at C = 50 (server CPU per delivery)
 and the steady rate into a room of 200 (p99), several rounds, medians. The code and database
 changes are measured with the in-memory layer; the Redis settings with RedisChannelLayer, each
-against step 3 as shipped on the same layer. The results go to
+against step 4 as shipped on the same layer. The results go to
 bench/results/<date>-ablation.json, and docs/performance.md is written again from the latest
 full run with them.
 """
@@ -22,11 +22,11 @@ from pathlib import Path
 
 from bench import report, runner
 from bench.page import AS_SHIPPED
-from bench.servers import STEP3, ServerSpec
+from bench.servers import STEP4, ServerSpec
 
 
 class AblationOutdated(RuntimeError):
-    """Step 3 no longer has the code an edit undoes: bench/ablation.py needs updating."""
+    """Step 4 no longer has the code an edit undoes: bench/ablation.py needs updating."""
 
 
 def edit(path, pattern, replacement, what):
@@ -92,30 +92,30 @@ class Variant:
 CODE_CHANGES = (without_dispatch, without_freeze, without_persistent_connection)
 VARIANTS = [
     Variant(AS_SHIPPED),
-    Variant("step3 without the dispatch() override", edits=(without_dispatch,)),
-    Variant("step3 without gc.freeze()", edits=(without_freeze,)),
-    Variant("step3 with CONN_MAX_AGE = 0", edits=(without_persistent_connection,)),
-    Variant("step3 without all three (before)", edits=CODE_CHANGES),
+    Variant("step4 without the dispatch() override", edits=(without_dispatch,)),
+    Variant("step4 without gc.freeze()", edits=(without_freeze,)),
+    Variant("step4 with CONN_MAX_AGE = 0", edits=(without_persistent_connection,)),
+    Variant("step4 without all three (before)", edits=CODE_CHANGES),
     Variant(f"{AS_SHIPPED} (redis)", layer="redis"),
-    Variant("step3 redis, default pool of 100", layer="redis", edits=(without_pool_size,)),
-    Variant("step3 redis, capacity 1,000", layer="redis", edits=(without_process_capacity,)),
+    Variant("step4 redis, default pool of 100", layer="redis", edits=(without_pool_size,)),
+    Variant("step4 redis, capacity 1,000", layer="redis", edits=(without_process_capacity,)),
 ]
 
 
 def make_copies(directory):
-    """One copy of step 3 per variant, with its edits made; their ServerSpecs."""
+    """One copy of step 4 per variant, with its edits made; their ServerSpecs."""
     specs = []
     for number, variant in enumerate(VARIANTS):
         copy = Path(directory) / f"variant{number}"
         shutil.copytree(
-            STEP3,
+            STEP4,
             copy,
             ignore=shutil.ignore_patterns("*.sqlite3*", "__pycache__", "tests", "staticfiles"),
         )
         for change in variant.edits:
             change(copy)
         specs.append(
-            ServerSpec("step3", "daphne", variant.layer, source=str(copy), label=variant.label)
+            ServerSpec("step4", "daphne", variant.layer, source=str(copy), label=variant.label)
         )
     return specs
 

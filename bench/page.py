@@ -26,7 +26,7 @@ from bench.report import (
     workload,
 )
 
-AS_SHIPPED = "step3 as shipped"
+AS_SHIPPED = "step4 as shipped"
 COMMANDS = {"quick": "make bench", "full": "make bench-full"}
 
 
@@ -76,7 +76,7 @@ def machine_section(results):
 
 
 def shipped_on_same_layer(ablation, entry):
-    """Step 3 as shipped on the layer `entry` ran on: what a variant is compared with."""
+    """Step 4 as shipped on the layer `entry` ran on: what a variant is compared with."""
     return next(
         (
             other
@@ -135,7 +135,7 @@ def ablation_section(ablation, path):
     if ablation is None:
         return (
             "No ablation run yet: `python -m bench.ablation` measures each change below by "
-            "undoing it in a copy of step 3."
+            "undoing it in a copy of step 4."
         )
     base = next((entry for entry in ablation["servers"] if entry["name"] == AS_SHIPPED), None)
     before = next((e for e in ablation["servers"] if e["name"].endswith("(before)")), None)
@@ -150,7 +150,7 @@ def ablation_section(ablation, path):
         base_p99 = workload(base, "steady").get("p99_ms")
         if all(cpu.values()) and before_p99 and base_p99:
             summary = (
-                f"\n\nTogether the three code and database changes took step 3 from "
+                f"\n\nTogether the three code and database changes took step 4 from "
                 f"{ratio(cpu['before'], cpu['tutorial']):.2f}x the tutorial's CPU per delivery "
                 f"to {ratio(cpu['after'], cpu['tutorial']):.2f}x, and its steady p99 from "
                 f"{before_p99:.0f} ms to {base_p99:.0f} ms."
@@ -158,11 +158,11 @@ def ablation_section(ablation, path):
     return (
         f"Measured by [`bench/ablation.py`](../bench/ablation.py) on {when(ablation)} "
         f"([{path.name}]({relative(path)}), {ablation['seconds'] / 60:.0f} minutes): each "
-        "variant is a copy of step 3 with one change undone (the code and database changes "
+        "variant is a copy of step 4 with one change undone (the code and database changes "
         "with the in-memory layer, the Redis settings with `RedisChannelLayer`), all run in "
         "turn against the same workloads, "
         f'{rounds_text(ablation["settings"]["rounds"])}. "vs as shipped" compares a variant '
-        "with step 3 as shipped on the same layer; above 1.00x, undoing the change made step 3 "
+        "with step 4 as shipped on the same layer; above 1.00x, undoing the change made step 4 "
         "slower.\n\n"
         + ablation_table(ablation)
         + summary
@@ -209,7 +209,7 @@ def undone(ablation, label):
     text = f"**Measured** by undoing it (`{label}` in the table): " + "; ".join(parts) + "."
     if len(ratios) == 2 and all(0.9 <= value <= 1.1 for value in ratios) and lost == 0:
         text += (
-            " Both are within 10% of step 3 as shipped and nothing was lost: in these "
+            " Both are within 10% of step 4 as shipped and nothing was lost: in these "
             "workloads this change has no measurable effect."
         )
     return text
@@ -279,7 +279,7 @@ def redis_at_200(results):
     redis = [
         entry
         for entry in results["servers"]
-        if entry["spec"]["app"] == "step3" and entry["spec"]["layer"] == "redis"
+        if entry["spec"]["app"] == "step4" and entry["spec"]["layer"] == "redis"
     ]
     if not redis:
         return []
@@ -291,7 +291,7 @@ def redis_at_200(results):
     if failed:
         return [
             "Not a target, but the run's most important finding: with `RedisChannelLayer` as "
-            "step 3 configures it, a room of 200 that joins at once loses sockets (the server "
+            "step 4 configures it, a room of 200 that joins at once loses sockets (the server "
             "closes them), so " + " and ".join(failed) + " have no numbers at C = 200 or at the "
             "steady rate. Why is under [Results](#results)."
         ]
@@ -304,8 +304,8 @@ def redis_at_200(results):
     return [
         f"`RedisChannelLayer` carries a room of 200 on every server: {numbers}. With redis-py's "
         "default pool and a per-socket capacity it closed sockets while such a room joined; "
-        "step 3 now sizes both for a server process (see "
-        "[What made step 3 fast](#what-made-step-3-fast))."
+        "step 4 now sizes both for a server process (see "
+        "[What made step 4 fast](#what-made-step-3-fast))."
     ]
 
 
@@ -350,7 +350,7 @@ def in_words(results):
             f"{row['ratio']:.2f}x on {row['short'].split()[-1]}" for row in cpu if row["ratio"]
         ]
         lines.append(
-            "Step 3 as shipped, saving every message in the database, spends less server CPU per "
+            "Step 4 as shipped, saving every message in the database, spends less server CPU per "
             "delivery than the tutorial's consumer, which saves nothing: " + ", ".join(parts) + "."
         )
     p99 = [row for short, row in by_short.items() if short.startswith("steady p99")]
@@ -373,7 +373,7 @@ def in_words(results):
     burst = by_short.get("the burst delivered in full")
     if burst:
         lines.append(
-            f"In the burst, step 3 delivered {number(burst['ratio'], 1, 100)}% of the saved "
+            f"In the burst, step 4 delivered {number(burst['ratio'], 1, 100)}% of the saved "
             "messages to every member on every server and layer (the worst configuration is "
             "shown)"
             + (
@@ -408,7 +408,7 @@ def performance_page(results, json_path, png_path):
     ablation, ablation_path = latest_ablation()
     return f"""# Performance: how fast the chat fans out
 
-[Scaling out](04-scaling.md) ran step 3 on several servers around one Redis. Every chat tutorial
+[Scaling out](04-scaling.md) ran step 4 on several servers around one Redis. Every chat tutorial
 stops at "it works"; this page says how fast the finished chat delivers, whether it loses
 messages, and how it compares with the least any server must do. The numbers below come from
 one run of [`bench/`](../bench/) on the machine described at the end, made with
@@ -436,7 +436,7 @@ In words:
 - **The tutorial baseline** is the official Channels tutorial's async consumer, line for line
   ([`bench/tutorial_baseline/`](../bench/tutorial_baseline/)): no database, no validation. It is
   what a learner has without this repository.
-- **step3** is [`step3_channel_layer/`](../step3_channel_layer/) as shipped: every message is
+- **step4** is [`step4_production/`](../step4_production/) as shipped: every message is
   validated and saved in SQLite before it is sent, with presence and gap repair; only the rate
   limit is off (`CHAT_RATE_LIMIT=0`) and `DJANGO_DEBUG=0`. It runs on Daphne and on uvicorn, with
   the in-memory layer and with both Redis layers; each Redis layer gets its own `redis-server`,
@@ -445,7 +445,7 @@ In words:
 ## What is measured
 
 Each server runs in its own process on a free port; a fresh SQLite database is made for the run
-(step 3's `db.sqlite3` is never touched). The load generator
+(step 4's `db.sqlite3` is never touched). The load generator
 ([`bench/loadgen.py`](../bench/loadgen.py)) is {settings["processes"]} processes of `websockets`
 clients, separate from the server; each chat message carries its send time, and a client that
 receives it records the end-to-end latency. CPU time and memory are read with `psutil`: the
@@ -466,7 +466,7 @@ server's CPU time over a measurement, divided by the messages delivered, is the
   the drain time runs from the first send to the last delivery.
 - **Idle memory**: {settings["idle_sockets"]:,} idle sockets, in rooms of
   {settings["idle_room_size"]}; the growth of the server's resident memory, per socket. The
-  sockets are spread over rooms because step 3's presence makes joining a room of n cost O(n)
+  sockets are spread over rooms because step 4's presence makes joining a room of n cost O(n)
   frames (n² for the room): in one room of 1,000 the join traffic, not the sockets, would be
   measured.
 
@@ -508,12 +508,12 @@ deliveries that never arrived.
 
 {errors_section(results)}
 
-## What made step 3 fast
+## What made step 4 fast
 
 Measured first, then changed. The profiles (py-spy on the running server under the saturation
 workload) pointed at three costs in the code, none of them in the chat's own logic; the
 benchmark's own runs pointed at two settings, the database connection and the Redis pool and
-queue. Each change is measured by undoing it in a copy of step 3:
+queue. Each change is measured by undoing it in a copy of step 4:
 
 {ablation_section(ablation, ablation_path)}
 
@@ -522,12 +522,12 @@ queue. Each change is measured by undoing it in a copy of step 3:
 one thread that runs synchronous database code, for every frame a socket sends and for every
 group message it receives. For a chat that is one hop per delivery, and it cost more than the
 delivery itself; worse, the message saves queue behind those hops on the same thread, so under
-load each save waited behind thousands of them. Step 3 reaches the database only through
+load each save waited behind thousands of them. Step 4 reaches the database only through
 `database_sync_to_async`, which closes stale connections itself before and after each call, so
 its consumer leaves the hop out:
 
 ```python
-# step3_channel_layer/chat/consumers.py
+# step4_production/chat/consumers.py
     async def dispatch(self, message):
         \"\"\"Run the handler for a message's type: receive() for a frame, chat_message()...
 
@@ -546,13 +546,13 @@ its consumer leaves the hop out:
 A consumer that uses the ORM directly in a handler (through `database_sync_to_async` or not)
 should keep Channels' `dispatch()`.
 
-{undone(ablation, "step3 without the dispatch() override")}
+{undone(ablation, "step4 without the dispatch() override")}
 
 **2. The JSON text is built once, by the sender.** The tutorial's handler calls `json.dumps` once
-per member; step 3's `message_event()` puts the finished frame text in the event and
+per member; step 4's `message_event()` puts the finished frame text in the event and
 `chat_message()` only sends it. The in-memory layer still deep-copies the event for every member
 (it copies a dict of three small values instead of re-encoding JSON). This change is part of
-how step 3's events are shaped, so the ablation does not undo it.
+how step 4's events are shaped, so the ablation does not undo it.
 
 **3. Full garbage collections over Django's heap.** A Django process holds a few hundred thousand
 long-lived objects (settings, models, URL patterns, templates). Python's full collections walk all
@@ -561,7 +561,7 @@ is what the p99 column shows. `gc.freeze()` at the end of start-up moves those o
 collector's sight:
 
 ```python
-# step3_channel_layer/learning/asgi.py
+# step4_production/learning/asgi.py
 # Everything loaded so far (Django, the apps, the routes) lives as long as the server. Freezing
 # it keeps the garbage collector's full passes from walking all of it again and again: those
 # passes made the slowest messages slow (docs/performance.md).
@@ -570,7 +570,7 @@ gc.collect()
 gc.freeze()
 ```
 
-{undone(ablation, "step3 without gc.freeze()")}
+{undone(ablation, "step4 without gc.freeze()")}
 
 **4. One database connection, kept open.** With Django's default `CONN_MAX_AGE = 0`,
 `database_sync_to_async` closes the connection after every call (it runs Django's
@@ -580,7 +580,7 @@ the write-ahead log. `None` keeps the one connection of the database thread open
 closes a connection that has failed:
 
 ```python
-# step3_channel_layer/learning/settings.py
+# step4_production/learning/settings.py
 DATABASES = {{
     "default": {{
         "ENGINE": "django.db.backends.sqlite3",
@@ -593,7 +593,7 @@ DATABASES = {{
 On a database server such as PostgreSQL, persistent connections also want
 `CONN_HEALTH_CHECKS = True`, so that a connection the server dropped is replaced before use.
 
-{undone(ablation, "step3 with CONN_MAX_AGE = 0")}
+{undone(ablation, "step4 with CONN_MAX_AGE = 0")}
 
 **5. A Redis pool and queue sized for a server process.** The benchmark's first full run lost
 sockets with `RedisChannelLayer`: while a room of 200 joined, the server closed between 46 and
@@ -605,10 +605,10 @@ same time (every member answers each join), and a consumer whose `group_add()` f
 socket. And `RedisChannelLayer`'s `capacity` counts the messages waiting for every socket of a
 process (they share one Redis list), not for one socket as in the in-memory layer: 1,000 was
 five messages per member of a room of 200, and past it `group_send` drops silently
-(`ChannelFull` in the log). Step 3 raises both, and the ablation undoes each on its own:
+(`ChannelFull` in the log). Step 4 raises both, and the ablation undoes each on its own:
 
 ```python
-# step3_channel_layer/learning/settings.py
+# step4_production/learning/settings.py
         # redis-py's pool allows 100 connections; a room of 200 joining at once needs more.
         "max_connections": 1000,
     }}
@@ -622,9 +622,9 @@ if CHANNEL_LAYER == "redis":
             "CONFIG": {{"hosts": REDIS_HOSTS, "capacity": 100 * CHANNEL_LAYER_CAPACITY}},
 ```
 
-{undone(ablation, "step3 redis, default pool of 100")}
+{undone(ablation, "step4 redis, default pool of 100")}
 
-{undone(ablation, "step3 redis, capacity 1,000")}
+{undone(ablation, "step4 redis, capacity 1,000")}
 
 ## What still costs, and what is not changed
 
@@ -634,10 +634,10 @@ if CHANNEL_LAYER == "redis":
   `receive()` and `group_send()`: O(sockets) work per delivery, a visible share of the profile at
   C = 200. It is the development layer; the Redis layers do not do this.
 - **Daphne (Twisted and Autobahn)** spends more per frame than uvicorn's `websockets`-based
-  protocol (compare the two step 3 lines on the same layer); part of it is Autobahn formatting a
+  protocol (compare the two step 4 lines on the same layer); part of it is Autobahn formatting a
   debug log line for every frame sent, even with debug logging off.
 - **The database.** Each message is one transaction of a few queries, in the one thread that
-  runs database code, before it is sent. It is most of what step 3 spends beyond the tutorial in
+  runs database code, before it is sent. It is most of what step 4 spends beyond the tutorial in
   a small room (compare the two at C = 10), and a small share at C = 200.
 - **Presence** costs O(n) frames per join in a room of n. It is outside every measurement here
   (the workloads wait for it to finish) but it is why a room of thousands should not show a
@@ -665,7 +665,7 @@ absolute values, and the targets are therefore ratios.
 
 [`tests/test_bench.py`](../tests/test_bench.py):
 `test_tiny_run_measures_sane_numbers_and_stops_every_process` runs the whole machinery on a
-tiny workload (the floor, step 3 on Daphne, step 3 on uvicorn with Redis; three sockets each) and
+tiny workload (the floor, step 4 on Daphne, step 4 on uvicorn with Redis; three sockets each) and
 checks that every message reaches every member once, that latencies and CPU times are plausible,
 that the table, plot and page render, and that no server, `redis-server` or load-generator
 process is left behind.

@@ -352,9 +352,9 @@ def ratio(numerator, denominator):
 
 
 def against_tutorial(results, workload_name, key):
-    """(server, step 3's value, the tutorial's, their ratio) on Daphne and uvicorn, in memory."""
+    """(server, step 4's value, the tutorial's, their ratio) on Daphne and uvicorn, in memory."""
     for server in ("daphne", "uvicorn"):
-        ours = find(results, "step3", server, "memory")
+        ours = find(results, "step4", server, "memory")
         theirs = find(results, "tutorial", server, "memory")
         if ours and theirs:
             mine = workload(ours, workload_name).get(key)
@@ -365,14 +365,14 @@ def against_tutorial(results, workload_name, key):
 def targets(results):
     """Each target: what is compared, the numbers, the ratio, the goal and whether it is met."""
     rows = []
-    step3 = [entry for entry in results["servers"] if entry["spec"]["app"] == "step3"]
+    step4 = [entry for entry in results["servers"] if entry["spec"]["app"] == "step4"]
     fractions = [
-        (entry["name"], workload(entry, "burst").get("delivered_fraction")) for entry in step3
+        (entry["name"], workload(entry, "burst").get("delivered_fraction")) for entry in step4
     ]
     measured = [value for _, value in fractions if value is not None]
     rows.append(
         {
-            "target": "Burst: every member gets every saved message, step 3 on every server "
+            "target": "Burst: every member gets every saved message, step 4 on every server "
             "and layer",
             "short": "the burst delivered in full",
             "numbers": ", ".join(f"{name}: {number(value, 1, 100)}%" for name, value in fractions),
@@ -387,7 +387,7 @@ def targets(results):
     ):
         rows.append(
             {
-                "target": f"Server CPU per delivery at C = 50 on {server}: step 3 as shipped "
+                "target": f"Server CPU per delivery at C = 50 on {server}: step 4 as shipped "
                 "(persistence included) against the tutorial baseline",
                 "short": f"CPU per delivery against the tutorial on {server}",
                 "numbers": f"{number(mine, 1)} µs against {number(base, 1)} µs",
@@ -401,7 +401,7 @@ def targets(results):
     floor_cpu = (
         workload(floor, "saturation_50").get("server_cpu_us_per_delivery") if floor else None
     )
-    production = [entry for entry in step3 if entry["spec"]["layer"] == "redis"]
+    production = [entry for entry in step4 if entry["spec"]["layer"] == "redis"]
     production = [
         (workload(entry, "saturation_50").get("server_cpu_us_per_delivery"), entry["name"])
         for entry in production
@@ -425,7 +425,7 @@ def targets(results):
     for server, mine, base, value in against_tutorial(results, "steady", "p99_ms"):
         rows.append(
             {
-                "target": f"p99 latency at 20 messages/s into C = 200 on {server}: step 3 as "
+                "target": f"p99 latency at 20 messages/s into C = 200 on {server}: step 4 as "
                 "shipped against the tutorial baseline",
                 "short": f"steady p99 against the tutorial on {server}",
                 "numbers": f"{number(mine, 1)} ms against {number(base, 1)} ms",

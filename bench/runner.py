@@ -20,8 +20,8 @@ from bench.servers import Server, ServerSpec, migrated_database, temporary_workd
 FLOOR = ServerSpec("floor", "websockets")
 TUTORIAL_DAPHNE = ServerSpec("tutorial", "daphne", "memory")
 TUTORIAL_UVICORN = ServerSpec("tutorial", "uvicorn", "memory")
-STEP3_SERVERS = [
-    ServerSpec("step3", server, layer)
+STEP4_SERVERS = [
+    ServerSpec("step4", server, layer)
     for server in ("daphne", "uvicorn")
     for layer in ("memory", "redis", "redis-pubsub")
 ]
@@ -55,7 +55,7 @@ class Settings:
 def quick_settings():
     return Settings(
         mode="quick",
-        servers=[FLOOR, TUTORIAL_DAPHNE, *STEP3_SERVERS[:3], STEP3_SERVERS[3]],
+        servers=[FLOOR, TUTORIAL_DAPHNE, *STEP4_SERVERS[:3], STEP4_SERVERS[3]],
         saturation_seconds=1.5,
         steady_seconds=5.0,
         budget_seconds=225.0,
@@ -65,7 +65,7 @@ def quick_settings():
 def full_settings():
     return Settings(
         mode="full",
-        servers=[FLOOR, TUTORIAL_DAPHNE, TUTORIAL_UVICORN, *STEP3_SERVERS],
+        servers=[FLOOR, TUTORIAL_DAPHNE, TUTORIAL_UVICORN, *STEP4_SERVERS],
         saturation_seconds=4.0,
         steady_seconds=10.0,
         rounds=3,
@@ -74,10 +74,10 @@ def full_settings():
 
 
 def tiny_settings():
-    """For the test of the machinery: the floor and step 3, a handful of clients."""
+    """For the test of the machinery: the floor and step 4, a handful of clients."""
     return Settings(
         mode="tiny",
-        servers=[FLOOR, ServerSpec("step3", "daphne", "memory")],
+        servers=[FLOOR, ServerSpec("step4", "daphne", "memory")],
         saturation_clients=(3,),
         saturation_seconds=0.5,
         saturation_max_messages=30,
@@ -286,7 +286,7 @@ class Workloads:
         """Grow the fan-out room from `members` to `clients` sockets, then saturate it.
 
         The room grows between measurements (10, then 50, then 200) instead of being built
-        again: step 3's presence makes every join cost O(room) frames. Each size gets a new
+        again: step 4's presence makes every join cost O(room) frames. Each size gets a new
         sender, who joins last; the earlier senders stay on as receivers.
         """
         settings = self.settings
@@ -450,8 +450,8 @@ def run(settings, progress_stream=sys.stderr):
     try:
         with temporary_workdir() as workdir:
             template = None
-            if any(spec.app == "step3" for spec in settings.servers):
-                progress.show("step3", "migrating a fresh database")
+            if any(spec.app == "step4" for spec in settings.servers):
+                progress.show("step4", "migrating a fresh database")
                 template = migrated_database(workdir)
             for spec, entry in zip(settings.servers, entries, strict=True):
                 progress.show(spec.name, "starting")

@@ -20,18 +20,18 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
-STEP3 = ROOT / "step3_channel_layer"
+STEP4 = ROOT / "step4_production"
 PYTHON = sys.executable
 
 
 @dataclass(frozen=True)
 class ServerSpec:
-    """What to run: the app (floor, tutorial, step3), the ASGI server and the channel layer."""
+    """What to run: the app (floor, tutorial, step4), the ASGI server and the channel layer."""
 
-    app: str  # "floor", "tutorial" or "step3"
+    app: str  # "floor", "tutorial" or "step4"
     server: str  # "websockets", "daphne" or "uvicorn"
     layer: str = "none"  # "none", "memory", "redis" or "redis-pubsub"
-    # Another copy of step 3 to run instead of step3_channel_layer/ (bench/ablation.py), and
+    # Another copy of step 4 to run instead of step4_production/ (bench/ablation.py), and
     # the name it goes by in the tables.
     source: str = ""
     label: str = ""
@@ -46,7 +46,7 @@ class ServerSpec:
 
     @property
     def directory(self):
-        return Path(self.source) if self.source else STEP3
+        return Path(self.source) if self.source else STEP4
 
     @property
     def needs_redis(self):
@@ -96,13 +96,13 @@ def stop_process(process, timeout=10):
         process.wait(timeout)
 
 
-def migrated_database(directory, step3=STEP3):
-    """A fresh step 3 database in `directory`, migrated once; each server gets a copy."""
+def migrated_database(directory, step4=STEP4):
+    """A fresh step 4 database in `directory`, migrated once; each server gets a copy."""
     path = Path(directory) / "template.sqlite3"
-    environment = step3_environment(path, step3=step3)
+    environment = step4_environment(path, step4=step4)
     subprocess.run(
         [PYTHON, "-m", "django", "migrate", "--noinput", "-v", "0"],
-        cwd=step3,
+        cwd=step4,
         env=environment,
         check=True,
         timeout=120,
@@ -110,11 +110,11 @@ def migrated_database(directory, step3=STEP3):
     return path
 
 
-def step3_environment(database, extra=None, step3=STEP3):
+def step4_environment(database, extra=None, step4=STEP4):
     return {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "bench.step3_settings",
-        "PYTHONPATH": os.pathsep.join([str(step3), str(ROOT)]),
+        "DJANGO_SETTINGS_MODULE": "bench.step4_settings",
+        "PYTHONPATH": os.pathsep.join([str(step4), str(ROOT)]),
         "BENCH_DATABASE": str(database),
         "CHAT_RATE_LIMIT": "0",
         "DJANGO_DEBUG": "0",
@@ -158,7 +158,7 @@ class Server:
         else:
             database = self.workdir / f"{safe_name(spec.name)}.sqlite3"
             shutil.copyfile(self.template_database, database)
-            environment = step3_environment(database, extra, step3=spec.directory)
+            environment = step4_environment(database, extra, step4=spec.directory)
             application = "learning.asgi:application"
             cwd = spec.directory
         host_port = ["127.0.0.1", str(self.port)]

@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-STEPS = {"1": "step1_http", "2": "step2_websocket", "3": "step3_channel_layer"}
+STEPS = {"1": "step1_http", "2": "step2_websocket", "3": "step3_channel_layer", "4": "step4_production"}
 NEEDED = ("manage.py", "learning/settings.py", "chat/apps.py")
 
 
@@ -30,7 +30,7 @@ def fail(message):
 
 def step_folder(step):
     if step not in STEPS:
-        fail(f"STEP must be 1, 2 or 3, not {step!r}: make check STEP=1 DIR=path/to/your/project")
+        fail(f"STEP must be 1, 2, 3 or 4, not {step!r}: make check STEP=1 DIR=path/to/your/project")
     folder = ROOT / STEPS[step]
     if not (folder / "tests").is_dir():
         fail(f"{STEPS[step]}/tests does not exist in this repository")

@@ -13,10 +13,10 @@ from bench.servers import ServerSpec
 
 
 def tiny_settings():
-    """The floor, step 3 on Daphne, and step 3 on uvicorn with Redis when redis-server exists."""
+    """The floor, step 4 on Daphne, and step 4 on uvicorn with Redis when redis-server exists."""
     settings = runner.tiny_settings()
     if shutil.which("redis-server"):
-        settings.servers.append(ServerSpec("step3", "uvicorn", "redis"))
+        settings.servers.append(ServerSpec("step4", "uvicorn", "redis"))
     elif os.environ.get("CI"):
         pytest.fail("redis-server is needed: sudo apt-get install redis-server")
     return settings
@@ -37,7 +37,7 @@ def test_tiny_run_measures_sane_numbers_and_stops_every_process(tmp_path):
     left = [child for child in ours.children(recursive=True) if child.pid not in before]
     left = [child.cmdline() for child in left if child.is_running()]
     assert [line for line in left if "multiprocessing.resource_tracker" not in str(line)] == []
-    assert "step3 daphne memory: burst" in progress.getvalue()
+    assert "step4 daphne memory: burst" in progress.getvalue()
 
     assert [entry["name"] for entry in results["servers"]] == [s.name for s in settings.servers]
     for entry in results["servers"]:
@@ -65,19 +65,19 @@ def test_tiny_run_measures_sane_numbers_and_stops_every_process(tmp_path):
         assert idle["sockets"] == settings.idle_sockets
         assert idle["rss_after_bytes"] > 0 and idle["rss_before_bytes"] > 0
 
-    # The step 3 servers really ran the layer they are named after.
+    # The step 4 servers really ran the layer they are named after.
     layers = {
         entry["name"]: entry.get("details", {}).get("layer_backend") for entry in results["servers"]
     }
-    assert layers["step3 daphne memory"] == "channels.layers.InMemoryChannelLayer"
+    assert layers["step4 daphne memory"] == "channels.layers.InMemoryChannelLayer"
 
     # The outputs: a JSON document, a table, a plot and the page, all from these numbers.
     results["machine"] = report.machine()
     json.dumps(results)
     table = report.table(results)
-    assert "floor (websockets)" in table and "step3 daphne memory" in table
+    assert "floor (websockets)" in table and "step4 daphne memory" in table
     png = tmp_path / "plot.png"
     report.plot(results, png)
     assert png.read_bytes().startswith(b"\x89PNG")
     text = page.performance_page(results, tmp_path / "run.json", png)
-    assert "## The short answer" in text and "| step3 daphne memory |" in text
+    assert "## The short answer" in text and "| step4 daphne memory |" in text

@@ -5,6 +5,8 @@ import sys
 
 import pytest
 
+from scripts.lesson_diff import LESSONS
+
 from tests.markdown_checks import (
     ROOT,
     CodeBlock,
@@ -33,10 +35,7 @@ MAKE_MENTIONS = [
 ]
 NAMED_TESTS = [(page.name, line, name) for page in PAGES for line, name in named_tests(page)]
 TEST_NAMES = known_test_names()
-LESSON_DIFFS = [
-    ("step1_http", "step2_websocket", "docs/diffs/step1-to-step2.diff"),
-    ("step2_websocket", "step3_channel_layer", "docs/diffs/step2-to-step3.diff"),
-]
+LESSON_DIFFS = [(old, new, f"docs/diffs/{name}") for old, new, name in LESSONS]
 
 
 @pytest.mark.parametrize(

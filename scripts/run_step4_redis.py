@@ -1,11 +1,11 @@
-"""Two step 3 servers sharing one Redis: the scaling demo.
+"""Two step 4 servers sharing one Redis: the scaling demo.
 
-Usage: python scripts/run_step3_redis.py [--ports 8001 8002]
-   or: make run-step3-redis [PORT1=8001 PORT2=8002] [CHANNEL_LAYER=redis-pubsub]
+Usage: python scripts/run_step4_redis.py [--ports 8001 8002]
+   or: make run-step4-redis [PORT1=8001 PORT2=8002] [CHANNEL_LAYER=redis-pubsub]
 
-Starts redis-server on a free port (or uses REDIS_URL when it is set), migrates step 3's
-database, then serves step 3 on both ports (`manage.py runserver`, which is Daphne), each with
-REDIS_URL pointing at that Redis and both using step3_channel_layer/db.sqlite3. Every line a
+Starts redis-server on a free port (or uses REDIS_URL when it is set), migrates step 4's
+database, then serves step 4 on both ports (`manage.py runserver`, which is Daphne), each with
+REDIS_URL pointing at that Redis and both using step4_production/db.sqlite3. Every line a
 server prints is prefixed with its port. Ctrl-C (or SIGTERM) stops the servers, then Redis.
 """
 
@@ -22,12 +22,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-STEP_DIR = ROOT / "step3_channel_layer"
+STEP_DIR = ROOT / "step4_production"
 INSTALL_HINT = """redis-server is not installed. Install it, then run this again:
   Debian, Ubuntu, WSL:  sudo apt-get install redis-server
   Fedora:               sudo dnf install redis
   macOS (Homebrew):     brew install redis
-Or use a Redis you already have: REDIS_URL=redis://host:6379/0 make run-step3-redis"""
+Or use a Redis you already have: REDIS_URL=redis://host:6379/0 make run-step4-redis"""
 output_lock = threading.Lock()
 
 
@@ -35,7 +35,7 @@ class Stop(Exception):
     """Ctrl-C, SIGTERM or SIGHUP: time to stop everything."""
 
 
-def say(line, prefix="run-step3-redis"):
+def say(line, prefix="run-step4-redis"):
     with output_lock:
         print(f"[{prefix}] {line}", flush=True)
 
@@ -147,7 +147,7 @@ def main():
         if not port_is_free(port):
             fail(
                 f"port {port} is in use. Stop what uses it, or pick other ports: "
-                "make run-step3-redis PORT1=9001 PORT2=9002"
+                "make run-step4-redis PORT1=9001 PORT2=9002"
             )
 
     def on_signal(signum, frame):
@@ -191,7 +191,7 @@ def main():
             wait_until_listening(child, port)
 
         layer = os.environ.get("CHANNEL_LAYER") or "redis"
-        say(f"Two step 3 servers share the Redis at {redis_url} (CHANNEL_LAYER={layer}):")
+        say(f"Two step 4 servers share the Redis at {redis_url} (CHANNEL_LAYER={layer}):")
         for port in ports:
             say(f"  http://127.0.0.1:{port}/chat/")
         say("Open one in each browser window, enter the same room and chat. Ctrl-C stops all.")

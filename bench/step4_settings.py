@@ -1,6 +1,6 @@
-"""step3_channel_layer's own settings, with the database moved to the benchmark's temp file.
+"""step4_production's own settings, with the database moved to the benchmark's temp file.
 
-Nothing else changes: the benchmark runs step 3 as shipped. The runner sets BENCH_DATABASE
+Nothing else changes: the benchmark runs step 4 as shipped. The runner sets BENCH_DATABASE
 (a fresh file per run) and CHAT_RATE_LIMIT=0, DJANGO_DEBUG=0 in the environment.
 """
 

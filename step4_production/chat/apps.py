@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+from django.urls import register_converter
+
+from .converters import RoomNameConverter
+
+
+class ChatConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "chat"
+
+    def ready(self):
+        # From here on, every route can say <room_name:room_name>.
+        register_converter(RoomNameConverter, "room_name")
