@@ -408,7 +408,7 @@ def performance_page(results, json_path, png_path):
     ablation, ablation_path = latest_ablation()
     return f"""# Performance: how fast the chat fans out
 
-[Scaling out](04-scaling.md) ran step 4 on several servers around one Redis. Every chat tutorial
+[Scaling out](04-production.md) ran step 4 on several servers around one Redis. Every chat tutorial
 stops at "it works"; this page says how fast the finished chat delivers, whether it loses
 messages, and how it compares with the least any server must do. The numbers below come from
 one run of [`bench/`](../bench/) on the machine described at the end, made with
