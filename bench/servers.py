@@ -117,6 +117,8 @@ def step4_environment(database, extra=None, step4=STEP4):
         "PYTHONPATH": os.pathsep.join([str(step4), str(ROOT)]),
         "BENCH_DATABASE": str(database),
         "CHAT_RATE_LIMIT": "0",
+        # Every client of the benchmark comes from 127.0.0.1.
+        "CHAT_MAX_SOCKETS_PER_ADDRESS": "0",
         "DJANGO_DEBUG": "0",
         "DJANGO_SECRET_KEY": "benchmark-only-not-secret",
         **(extra or {}),
@@ -152,6 +154,8 @@ class Server:
             extra["REDIS_URL"] = f"redis://127.0.0.1:{self.redis_port}/0"
         if spec.layer == "redis-pubsub":
             extra["CHANNEL_LAYER"] = "redis-pubsub"
+        if not spec.needs_redis:
+            extra["CHANNEL_LAYER"] = "memory"  # One process: DEBUG off asks for it by name.
         if spec.app == "tutorial":
             environment.update(extra, DJANGO_SETTINGS_MODULE="bench.tutorial_baseline.settings")
             application = "bench.tutorial_baseline.asgi:application"

@@ -6,6 +6,8 @@ import shutil
 import pytest
 from channels.layers import channel_layers
 
+from chat.limits import rate_buckets
+
 
 def find_chromium():
     """Return (browser, driver) paths, or None when this machine has no Chromium."""
@@ -60,6 +62,14 @@ def fresh_channel_layer():
     channel_layers.backends.clear()
     yield
     channel_layers.backends.clear()
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_buckets():
+    """Each test starts with full rate buckets: user ids and sessions repeat across tests."""
+    rate_buckets.buckets.clear()
+    yield
+    rate_buckets.buckets.clear()
 
 
 @pytest.fixture(scope="session")

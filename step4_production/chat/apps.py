@@ -11,3 +11,7 @@ class ChatConfig(AppConfig):
     def ready(self):
         # From here on, every route can say <room_name:room_name>.
         register_converter(RoomNameConverter, "room_name")
+        # Logging out, a new password, a deactivated account: the user's sockets hear of it.
+        from .identity import connect_receivers
+
+        connect_receivers()

@@ -10,14 +10,15 @@ from urllib.parse import parse_qs
 from autobahn.exception import Disconnected
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 from django.db import DatabaseError
 
 from . import store
+from .identity import SESSION_ENDED, SessionBoundConsumer, SessionEnded, is_registered_name
+from .limits import POLICY_VIOLATION, FrameGate, SustainedAbuse
 from .protocol import (
     FrameError,
-    TokenBucket,
     client_id_of,
     dumps,
     read_client_id,
@@ -42,7 +43,7 @@ def message_event(message):
     return {"type": "chat.message", "sequence": message.sequence, "text": dumps(message.to_frame())}
 
 
-class ChatConsumer(AsyncWebsocketConsumer):
+class ChatConsumer(SessionBoundConsumer, AsyncWebsocketConsumer):
     """Everyone in a room hears every message, through the room's group on the channel layer."""
 
     async def connect(self):
@@ -50,17 +51,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.room_name = self.scope["url_route"]["kwargs"]["room_name"]
         self.room_group_name = room_group_name(self.room_name)
         self.user = self.scope["user"]
-        self.rate_limit = TokenBucket(settings.CHAT_RATE_LIMIT)
+        self.frame_gate = FrameGate(self.scope)
         query = parse_qs(self.scope["query_string"].decode("latin-1"))
         self.member = {
             "id": uuid.uuid4().hex,
-            "username": self.user.username if self.user.is_authenticated else guest_name(query),
+            "username": self.user.username
+            if self.user.is_authenticated
+            else await database_sync_to_async(guest_name)(query),
             "authenticated": self.user.is_authenticated,
         }
         # Join before reading the history: a message saved in between then arrives twice
         # (and is dropped by its sequence number) rather than never.
         await self.channel_layer.group_add(self.room_group_name, self.channel_name)
         self.joined = True
+        await self.bind_to_session()
         await self.accept()
         room = await database_sync_to_async(store.join_room)(self.room_name, self.user)
         after = last_seen(query)
@@ -77,15 +81,26 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None):
         """Save a good message, then send it to the whole room; a bad frame gets an error."""
         try:
-            if not self.rate_limit.allow():  # Every frame counts, good or bad.
-                raise FrameError("rate_limited", "You are sending too fast: wait a moment.")
+            self.frame_gate.admit(text_data)
+        except SustainedAbuse as abuse:
+            logger.warning("Room %s: closed a socket for abuse: %s", self.room_name, abuse)
+            await self.close(code=POLICY_VIOLATION)
+            raise StopConsumer from None  # Read nothing more from it.
+        except FrameError as error:
+            await self.send_json(error.as_frame())  # Refused unread: no client_id to name.
+            return
+        frame = None
+        try:
             frame = read_frame(text_data, bytes_data)
             message = read_message(frame)
-            username = self.user.username if self.user.is_authenticated else read_username(frame)
+            username = await self.sender_name(frame)
             client_id = read_client_id(frame)
             saved, created = await self.save(message, username, client_id)
+        except SessionEnded:
+            await self.close(code=SESSION_ENDED)
+            raise StopConsumer from None
         except FrameError as error:
-            await self.send_json(error.as_frame(client_id_of(text_data)))
+            await self.send_json(error.as_frame(client_id_of(frame)))
             return
         if created:
             await self.send_to_room(saved)
@@ -189,6 +204,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         self.joined = False
         try:
+            await self.unbind_session()
             await self.channel_layer.group_discard(self.room_group_name, self.channel_name)
             await self.channel_layer.group_send(
                 self.room_group_name, {"type": "presence.leave", "member": self.member}
@@ -222,11 +238,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
 
 def guest_name(query):
-    """The display name an anonymous socket gives in its URL (?username=...), for the user list."""
+    """The display name an anonymous socket gives in its URL (?username=...), for the user list.
+
+    Reads the database: a registered user's name is not a guest's.
+    """
     try:
-        return read_username({"username": query.get("username", [""])[-1]})
+        name = read_username({"username": query.get("username", [""])[-1]})
     except FrameError:
         return "anonymous"
+    return "anonymous" if is_registered_name(name) else name
 
 
 def last_seen(query):

@@ -3,6 +3,7 @@
 import json
 import re
 import time
+import unicodedata
 
 MAX_MESSAGE_LENGTH = 2000
 MAX_USERNAME_LENGTH = 32
@@ -50,11 +51,11 @@ def read_message(frame):
 
 
 def read_username(frame):
-    """The display name an anonymous sender gives, trimmed."""
+    """The display name an anonymous sender gives, normalised (clean_name) and trimmed."""
     username = frame.get("username")
-    if not is_text(username) or not username.strip():
+    if not is_text(username) or not clean_name(username):
         raise FrameError("invalid_username", 'Give your name: {"username": "alice", ...}.')
-    username = username.strip()
+    username = clean_name(username)
     if len(username) > MAX_USERNAME_LENGTH:
         raise FrameError("invalid_username", f"A name is at most {MAX_USERNAME_LENGTH} characters.")
     return username
@@ -72,10 +73,18 @@ def read_client_id(frame):
     return client_id
 
 
-def client_id_of(text_data):
-    """The client_id of a frame that failed, if it had a valid one; otherwise None."""
+def clean_name(name):
+    """A name as it is shown: NFKC-normalised, as Django normalises usernames, without control
+    and format characters (bidi overrides that reorder it, zero-width ones that hide a
+    difference), and trimmed."""
+    name = unicodedata.normalize("NFKC", name)
+    return "".join(c for c in name if unicodedata.category(c) not in ("Cc", "Cf")).strip()
+
+
+def client_id_of(frame):
+    """The client_id of a frame (a JSON object, or None) that failed, if valid; else None."""
     try:
-        return read_client_id(read_frame(text_data))
+        return read_client_id(frame) if isinstance(frame, dict) else None
     except FrameError:
         return None
 

@@ -3,9 +3,11 @@
 Consumers call these through database_sync_to_async; views call them directly.
 """
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
+from .limits import newest_within
 from .models import Message, Room
 
 HISTORY_LENGTH = 50
@@ -14,8 +16,14 @@ MAX_REPLAY = 1000
 
 
 def join_room(room_name, user):
-    """The room (created on first use); a staff user becomes its agent if it has none."""
-    room, _ = Room.objects.get_or_create(url=room_name)
+    """The room; a staff user becomes its agent if it has none.
+
+    A room that has no message yet is not in the database: its row is made with its first
+    message, so a socket that joins a room and says nothing leaves nothing behind.
+    """
+    room = Room.objects.filter(url=room_name).first()
+    if room is None:
+        return Room(url=room_name)
     if user.is_staff and room.agent_id is None:
         Room.objects.filter(pk=room.pk, agent=None).update(agent=user)
     return room
@@ -30,7 +38,10 @@ def history(room_name, after=None):
     messages = Message.objects.filter(rooms__url=room_name).order_by("-sequence")
     if after is None:
         return list(reversed(messages[:HISTORY_LENGTH]))
-    return list(reversed(messages.filter(sequence__gt=after)[:MAX_REPLAY]))
+    replay = messages.filter(sequence__gt=after)[:MAX_REPLAY]
+    if settings.CHAT_MAX_REPLAY_BYTES:
+        replay = newest_within(replay, settings.CHAT_MAX_REPLAY_BYTES)
+    return list(reversed(replay))
 
 
 def messages_between(room_name, after, before):
@@ -66,6 +77,8 @@ def save_message(room_name, body, username, user=None, client_id=None, announcem
             room.messages.add(message)
             if user is None and not room.client:
                 Room.objects.filter(pk=room.pk, client="").update(client=username)
+            if user is not None and user.is_staff and room.agent_id is None:
+                Room.objects.filter(pk=room.pk, agent=None).update(agent=user)
     except IntegrityError:
         # Another server saved the same client_id between our check and our insert.
         if client_id and (earlier := Message.objects.filter(client_id=client_id).first()):

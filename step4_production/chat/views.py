@@ -30,7 +30,12 @@ def lobby(request):
 
 @require_GET
 def room(request, room_name):
-    """A room. Its messages come and go over the WebSocket that room.js opens."""
+    """A room. Its messages come and go over the WebSocket that room.js opens.
+
+    Every visitor gets a session (a cookie naming a row in the database), so that the
+    socket's rate limit follows the browser across reconnects (chat/limits.py).
+    """
+    request.session.setdefault("chat_visitor", True)
     return render(request, "chat/room.html", {"room_name": room_name})
 
 

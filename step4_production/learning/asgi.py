@@ -8,7 +8,6 @@ import os
 
 from channels.auth import AuthMiddlewareStack
 from channels.routing import ProtocolTypeRouter, URLRouter
-from channels.security.websocket import AllowedHostsOriginValidator
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "learning.settings")
@@ -16,15 +15,18 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "learning.settings")
 # Set Django up (settings, app registry) before importing anything that uses models.
 django_asgi_app = get_asgi_application()
 
+from chat.limits import SocketsPerAddressLimit  # noqa: E402
+from chat.origin import SameOriginValidator  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        # Refuse handshakes from pages on other sites, then put the logged-in user in
-        # scope["user"] from the session cookie, then route by path.
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        # Refuse handshakes from pages of any other origin, and past the sockets one address
+        # may hold; then put the logged-in user in scope["user"] from the session cookie,
+        # then route by path.
+        "websocket": SameOriginValidator(
+            SocketsPerAddressLimit(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

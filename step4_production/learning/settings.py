@@ -4,9 +4,10 @@ https://docs.djangoproject.com/en/5.2/topics/settings/
 """
 
 import os
-import warnings
+from datetime import timedelta
 from pathlib import Path
 
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -25,14 +26,27 @@ def env_flag(name, default):
     raise ImproperlyConfigured(f"{name} must be one of 1/true/yes/on or 0/false/no/off.")
 
 
+def env_number(name, default, kind=int):
+    """A limit from the environment: a number, 0 or more; 0 turns the limit off."""
+    try:
+        value = kind(os.environ.get(name, "") or default)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ImproperlyConfigured(f"{name} must be 0 (no limit) or more.")
+    return value
+
+
 DEBUG = env_flag("DJANGO_DEBUG", True)
 
-# A development key: never use it on a server that other people can reach.
+# A development key, for DEBUG only: a server that other people can reach needs its own.
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
-    SECRET_KEY = "django-insecure-workshop-key-for-local-development-only"
     if not DEBUG:
-        warnings.warn("DJANGO_SECRET_KEY is not set: using the development key.", stacklevel=1)
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is not set: with DEBUG off, give the server a key of its own."
+        )
+    SECRET_KEY = "django-insecure-workshop-key-for-local-development-only"
 
 # Hosts this site answers to; the WebSocket origin check uses the same list.
 ALLOWED_HOSTS = [
@@ -57,6 +71,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "axes",
     "chat",
 ]
 
@@ -68,7 +83,40 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it answers a locked-out login with 429.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# The browser runs this site's own script files and nothing else: no inline script, no other
+# host's, so text that slipped into a page as HTML could still not run. The sockets and
+# django-browser-reload's events are 'self' too (connect-src).
+# https://django-csp.readthedocs.io/en/latest/configuration.html
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
+# Wrong passwords at /admin/login/ are throttled by django-axes: after AXES_FAILURE_LIMIT of
+# them for one username from one address, that pair is refused (429) for AXES_COOLOFF_TIME.
+# The pair, not the address: a room of attendees behind one address is not locked out by one
+# of them. The address is REMOTE_ADDR, the one the server took from the proxy (--proxy-headers).
+# https://django-axes.readthedocs.io/en/latest/4_configuration.html
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
 
 ROOT_URLCONF = "learning.urls"
 
@@ -99,6 +147,11 @@ CHANNEL_LAYER_CAPACITY = 1000
 REDIS_URL = os.environ.get("REDIS_URL", "")
 # memory, redis (channels_redis's RedisChannelLayer) or redis-pubsub (its RedisPubSubChannelLayer).
 CHANNEL_LAYER = os.environ.get("CHANNEL_LAYER", "") or ("redis" if REDIS_URL else "memory")
+if CHANNEL_LAYER == "memory" and not DEBUG and not os.environ.get("CHANNEL_LAYER"):
+    # Each process would have rooms of its own, and a second worker would split every room.
+    raise ImproperlyConfigured(
+        "With DEBUG off, set REDIS_URL, or CHANNEL_LAYER=memory for a single server process."
+    )
 if CHANNEL_LAYER in ("redis", "redis-pubsub") and not REDIS_URL:
     raise ImproperlyConfigured(f"CHANNEL_LAYER={CHANNEL_LAYER} needs REDIS_URL.")
 # Each host dict holds keyword arguments for redis-py's connection pool.
@@ -143,10 +196,17 @@ elif CHANNEL_LAYER == "memory":
 else:
     raise ImproperlyConfigured("CHANNEL_LAYER must be memory, redis or redis-pubsub.")
 
-# Frames per second one socket may send (a token bucket holding twice that); 0 turns it off.
-CHAT_RATE_LIMIT = float(os.environ.get("CHAT_RATE_LIMIT", "5"))
-if CHAT_RATE_LIMIT < 0:
-    raise ImproperlyConfigured("CHAT_RATE_LIMIT must be 0 (no limit) or more.")
+# What one client may make the server do (chat/limits.py); each 0 turns its limit off.
+# Frames per second one signed-in user or browser session may send, as a token bucket holding
+# twice that: a reconnect does not refill it.
+CHAT_RATE_LIMIT = env_number("CHAT_RATE_LIMIT", 5, float)
+# A socket refused this many times within 10 s, and still sending, is closed (code 1008).
+CHAT_MAX_REFUSALS = env_number("CHAT_MAX_REFUSALS", 100)
+# Open sockets per client address (per server process). A workshop of 30 attendees behind one
+# address, each with a few tabs, stays well under the default.
+CHAT_MAX_SOCKETS_PER_ADDRESS = env_number("CHAT_MAX_SOCKETS_PER_ADDRESS", 100)
+# The bytes of message text replayed to a socket that reconnects with ?after=.
+CHAT_MAX_REPLAY_BYTES = env_number("CHAT_MAX_REPLAY_BYTES", 512 * 1024)
 
 DATABASES = {
     "default": {

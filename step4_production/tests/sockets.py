@@ -16,12 +16,16 @@ from learning.asgi import application
 
 # Generous: the machine running the tests may be busy.
 TIMEOUT = 5
-# A page of this site opened the socket: AllowedHostsOriginValidator lets it through.
+# A page of this site opened the socket: the browser sends the site's Host, and the page's
+# origin (scheme, host and port) in Origin.
+HOST = (b"host", b"localhost")
 ORIGIN = (b"origin", b"http://localhost")
 PRESENCE_TYPES = {"user.joined", "user.left"}
 
 
-async def open_socket(room="lobby", username="alice", headers=(), origin=ORIGIN, after=None):
+async def open_socket(
+    room="lobby", username="alice", headers=(), origin=ORIGIN, after=None, host=HOST
+):
     """An open socket in the room whose history frame has been read (kept in .history).
 
     `username` goes in the URL, as room.js does, to name the socket in the user list; `after`
@@ -30,7 +34,7 @@ async def open_socket(room="lobby", username="alice", headers=(), origin=ORIGIN,
     parameters = {"username": username, "after": after}
     query = urlencode({key: value for key, value in parameters.items() if value is not None})
     communicator = WebsocketCommunicator(
-        application, f"/ws/chat/{room}/?{query}", headers=[origin, *headers]
+        application, f"/ws/chat/{room}/?{query}", headers=[host, origin, *headers]
     )
     connected, _ = await communicator.connect(timeout=TIMEOUT)
     assert connected

@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import re
+import unicodedata
 from urllib.parse import quote, urlencode
 
 import pytest
@@ -21,16 +22,16 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from chat.converters import RoomNameConverter
+from chat.limits import MAX_FRAME_LENGTH
 from chat.models import Message
 from chat.protocol import CLIENT_ID_PATTERN, MAX_MESSAGE_LENGTH, MAX_USERNAME_LENGTH
 from learning.asgi import application
 from tests.reliability_clients import chat_frame, join, next_frame
 from tests.servers import daphne_server
-from tests.sockets import open_socket
+from tests.sockets import HOST, ORIGIN, open_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ORIGIN = (b"origin", b"http://localhost")
 TIMEOUT = 5
 # Bounded, and the same examples every run in CI, so that CI never fails by chance.
 PROPERTY_SETTINGS = settings(
@@ -75,7 +76,7 @@ def test_arbitrary_strings_at_the_socket_route_are_joined_only_when_valid(name):
 
     async def handshake():
         communicator = WebsocketCommunicator(
-            application, f"/ws/chat/{quote(name, safe='')}/", headers=[ORIGIN]
+            application, f"/ws/chat/{quote(name, safe='')}/", headers=[HOST, ORIGIN]
         )
         connected, _ = await communicator.connect(timeout=TIMEOUT)
         assert connected == is_room_name(name)
@@ -174,6 +175,16 @@ def message_count():
     return Message.objects.count()
 
 
+def shown_name(value):
+    """A guest's name as the server keeps it: NFKC, no control or format characters, trimmed;
+    None when nothing is left."""
+    if utf8_text(value) is None:
+        return None
+    value = unicodedata.normalize("NFKC", value)
+    value = "".join(c for c in value if unicodedata.category(c) not in ("Cc", "Cf")).strip()
+    return value or None
+
+
 def utf8_text(value):
     """A non-blank string that UTF-8 can carry, trimmed; None for anything else."""
     if not isinstance(value, str) or not value.strip():
@@ -189,6 +200,8 @@ def expected_error(kind, payload):
     """The error code SPEC.md gives this frame (anonymous sender), or None if it is good."""
     if kind == "bytes":
         return "unsupported_frame"
+    if len(payload) > MAX_FRAME_LENGTH:
+        return "too_long"  # Refused before it is read.
     frame = decoded(payload)
     if frame is None:
         return "invalid_json"
@@ -197,7 +210,7 @@ def expected_error(kind, payload):
         return "invalid_message"
     if len(message) > MAX_MESSAGE_LENGTH:
         return "too_long"
-    username = utf8_text(frame.get("username"))
+    username = shown_name(frame.get("username"))
     if username is None or len(username) > MAX_USERNAME_LENGTH:
         return "invalid_username"
     client_id = frame.get("client_id")
@@ -224,7 +237,7 @@ async def check_answer(kind, payload, answer, count_before):
         # Not saved again: a resend of a client_id saved before.
         assert row["client_id"] == frame["client_id"]
         return False
-    assert (row["body"], row["sentBy"]) == (frame["message"].strip(), frame["username"].strip())
+    assert (row["body"], row["sentBy"]) == (frame["message"].strip(), shown_name(frame["username"]))
     assert row["client_id"] == frame.get("client_id")
     return True
 

@@ -6,7 +6,7 @@ from django.contrib.auth.models import AnonymousUser
 
 from chat import store
 from chat.models import Message, Room
-from tests.sockets import login_cookie, open_socket
+from tests.sockets import login_cookie, open_socket, save_messages
 
 
 def make_user(username, is_staff=False):
@@ -44,6 +44,7 @@ def test_room_client_is_the_first_anonymous_name_seen():
 @pytest.mark.django_db
 def test_room_agent_is_the_first_staff_user_who_joins():
     """Room.agent is the first staff user to join; other users and later staff leave it."""
+    store.save_message("lobby", "the room exists once it has a message", "bob")
     store.join_room("lobby", AnonymousUser())
     store.join_room("lobby", make_user("bob"))
     assert Room.objects.get(url="lobby").agent is None
@@ -53,12 +54,23 @@ def test_room_agent_is_the_first_staff_user_who_joins():
     assert Room.objects.get(url="lobby").agent == first
 
 
+@pytest.mark.django_db
+def test_a_staff_user_who_sends_the_first_message_becomes_the_rooms_agent():
+    """A room is saved with its first message; a staff sender then is its agent."""
+    staff = make_user("anna", is_staff=True)
+    store.join_room("garden", staff)
+    assert not Room.objects.filter(url="garden").exists()
+    store.save_message("garden", "welcome", "anna", user=staff)
+    assert Room.objects.get(url="garden").agent == staff
+
+
 @pytest.mark.django_db(transaction=True)
 async def test_a_staff_user_who_opens_a_socket_becomes_the_rooms_agent():
     """Joining through the socket (session cookie) is what makes a staff user the agent."""
     staff = await get_user_model().objects.acreate_user(
         "anna", password="unused-password", is_staff=True
     )
+    await save_messages("lobby", ["the room exists once it has a message"])
     socket = await open_socket(headers=[await login_cookie(staff)])
     room = await Room.objects.aget(url="lobby")
     assert room.agent_id == staff.id

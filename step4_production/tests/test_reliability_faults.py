@@ -17,7 +17,6 @@ from tests.sockets import open_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ORIGIN = (b"origin", b"http://localhost")
 TIMEOUT = 5
 
 

@@ -10,7 +10,8 @@ import pytest
 SHOW_SETTINGS = (
     "import json, learning.settings as s; "
     "print(json.dumps([s.DEBUG, s.ALLOWED_HOSTS, s.CHAT_RATE_LIMIT, s.SECRET_KEY,"
-    " s.CHANNEL_LAYERS['default']['BACKEND']]))"
+    " s.CHANNEL_LAYERS['default']['BACKEND'], s.CHAT_MAX_SOCKETS_PER_ADDRESS,"
+    " s.CHAT_MAX_REFUSALS, s.CHAT_MAX_REPLAY_BYTES]))"
 )
 
 
@@ -33,11 +34,12 @@ def load_settings(**environ):
 def test_defaults_are_for_local_development():
     """Without variables: DEBUG on, local hosts, 5 frames a second, the in-memory layer."""
     result = load_settings()
-    debug, hosts, rate, _, backend = json.loads(result.stdout)
+    debug, hosts, rate, _, backend, sockets, refusals, replay = json.loads(result.stdout)
     assert debug is True
     assert hosts == ["localhost", "127.0.0.1", "[::1]"]
     assert rate == 5
     assert backend == "channels.layers.InMemoryChannelLayer"
+    assert (sockets, refusals, replay) == (100, 100, 512 * 1024)
 
 
 @pytest.mark.parametrize(
@@ -47,7 +49,7 @@ def test_defaults_are_for_local_development():
 )
 def test_django_debug_words(value, expected):
     """DJANGO_DEBUG takes 1/true/yes/on and 0/false/no/off, in any case."""
-    result = load_settings(DJANGO_DEBUG=value, DJANGO_SECRET_KEY="x" * 50)
+    result = load_settings(DJANGO_DEBUG=value, DJANGO_SECRET_KEY="x" * 50, CHANNEL_LAYER="memory")
     assert json.loads(result.stdout)[0] is expected
 
 
@@ -65,20 +67,49 @@ def test_hosts_key_and_rate_come_from_the_environment():
         DJANGO_SECRET_KEY="k" * 50,
         CHAT_RATE_LIMIT="0",
     )
-    _, hosts, rate, key, _ = json.loads(result.stdout)
+    _, hosts, rate, key, *_ = json.loads(result.stdout)
     assert hosts == ["chat.example.com", "localhost"]
     assert (key, rate) == ("k" * 50, 0)
 
 
-def test_development_key_with_debug_off_warns():
-    """DEBUG off without DJANGO_SECRET_KEY works, but says the development key is in use."""
-    result = load_settings(DJANGO_DEBUG="0")
-    assert result.returncode == 0
-    assert "DJANGO_SECRET_KEY is not set" in result.stderr
-
-
-def test_a_negative_rate_limit_is_refused_at_start_up():
-    """CHAT_RATE_LIMIT below 0 stops start-up, with a sentence that says why."""
-    result = load_settings(CHAT_RATE_LIMIT="-1")
+def test_debug_off_without_a_secret_key_refuses_to_start():
+    """DEBUG off without DJANGO_SECRET_KEY stops start-up: the development key is public."""
+    result = load_settings(DJANGO_DEBUG="0", CHANNEL_LAYER="memory")
     assert result.returncode != 0
-    assert "CHAT_RATE_LIMIT must be 0 (no limit) or more." in result.stderr
+    assert "DJANGO_SECRET_KEY is not set: with DEBUG off" in result.stderr
+
+
+def test_debug_off_refuses_the_in_memory_layer_unless_it_is_asked_for():
+    """With DEBUG off and no REDIS_URL, a second worker would split every room: the server
+    refuses to start until CHANNEL_LAYER=memory says one process is meant."""
+    result = load_settings(DJANGO_DEBUG="0", DJANGO_SECRET_KEY="k" * 50)
+    assert result.returncode != 0
+    assert "set REDIS_URL, or CHANNEL_LAYER=memory for a single server process" in result.stderr
+    result = load_settings(DJANGO_DEBUG="0", DJANGO_SECRET_KEY="k" * 50, CHANNEL_LAYER="memory")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)[4] == "channels.layers.InMemoryChannelLayer"
+
+
+def test_the_limits_come_from_the_environment():
+    """Each CHAT_ limit is a number from the environment; 0 turns it off."""
+    result = load_settings(
+        CHAT_MAX_SOCKETS_PER_ADDRESS="0", CHAT_MAX_REFUSALS="7", CHAT_MAX_REPLAY_BYTES="1000"
+    )
+    assert json.loads(result.stdout)[5:] == [0, 7, 1000]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "CHAT_RATE_LIMIT",
+        "CHAT_MAX_SOCKETS_PER_ADDRESS",
+        "CHAT_MAX_REFUSALS",
+        "CHAT_MAX_REPLAY_BYTES",
+    ],
+)
+@pytest.mark.parametrize("value", ["-1", "many"])
+def test_a_limit_below_0_or_not_a_number_is_refused_at_start_up(name, value):
+    """A limit below 0, or not a number, stops start-up, with a sentence that says why."""
+    result = load_settings(**{name: value})
+    assert result.returncode != 0
+    assert f"{name} must be 0 (no limit) or more." in result.stderr

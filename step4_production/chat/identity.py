@@ -1,0 +1,134 @@
+"""Who is speaking: a signed-in user only while their session lives, a guest under a name
+that no registered user has.
+
+https://docs.djangoproject.com/en/5.2/topics/auth/default/#session-invalidation-on-password-change
+"""
+
+import logging
+from importlib import import_module
+
+from asgiref.sync import async_to_sync
+from channels.auth import get_user
+from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.contrib.auth import get_user_model, user_logged_out
+from django.db import transaction
+from django.db.models import Q
+from django.db.models.signals import post_delete, post_save
+
+from .protocol import FrameError, read_username
+
+logger = logging.getLogger(__name__)
+
+# The close code of a socket whose session ended, like HTTP's 401. The page does not reconnect
+# after it: it would come back as a guest, so it asks for a reload instead.
+SESSION_ENDED = 4401
+
+
+class SessionEnded(Exception):
+    """The session a signed-in socket opened with is over: logged out, expired or deleted."""
+
+
+def user_group_name(user_id):
+    """The channel layer group of one user's sockets, in every room and on every server."""
+    return f"user_{user_id}"
+
+
+def is_registered_name(name):
+    """True when a registered user has this username, in any case.
+
+    `name` is already normalised as read_username() does it. Case is compared by the database:
+    for every letter on PostgreSQL, for ASCII letters only on SQLite (its LIKE and UPPER).
+    """
+    field = get_user_model().USERNAME_FIELD
+    same = Q(**{f"{field}__iexact": name}) | Q(**{f"{field}__iexact": name.casefold()})
+    return get_user_model()._default_manager.filter(same).exists()
+
+
+class SessionBoundConsumer:
+    """A consumer mixin: a signed-in socket lasts as long as the session it opened with.
+
+    Its sockets join the user's group, so that logging out, a changed password, a deactivated
+    or deleted account closes them at once (the signal receivers below). A session that ends
+    without a signal (it expires, or its row is deleted) is noticed at the socket's next
+    message: each one from a signed-in user reads the session and the user again.
+    """
+
+    async def bind_to_session(self):
+        self.user_group_name = None
+        self.checked_guest_name = None
+        self.session_key = self.scope["session"].session_key
+        if self.user.is_authenticated:
+            self.user_group_name = user_group_name(self.user.pk)
+            await self.channel_layer.group_add(self.user_group_name, self.channel_name)
+
+    async def unbind_session(self):
+        if self.user_group_name is not None:
+            await self.channel_layer.group_discard(self.user_group_name, self.channel_name)
+
+    async def still_signed_in(self):
+        """Whether the session, read afresh, is still this user's, with today's password."""
+        store = import_module(settings.SESSION_ENGINE).SessionStore(self.session_key)
+        user = await get_user({"session": store})
+        return user.is_authenticated and user.pk == self.user.pk
+
+    async def sender_name(self, frame):
+        """The name a message from this socket is saved under, checked as described above."""
+        if self.user.is_authenticated:
+            if not await self.still_signed_in():
+                raise SessionEnded
+            return self.user.get_username()
+        username = read_username(frame)
+        if username != self.checked_guest_name:
+            if await database_sync_to_async(is_registered_name)(username):
+                detail = f"{username} is a registered user's name: choose another."
+                raise FrameError("invalid_username", detail)
+            self.checked_guest_name = username
+        return username
+
+    async def session_check(self, event):
+        """The user logged out, or their account changed: close if our session is over."""
+        if not self.user.is_authenticated:
+            return
+        if event.get("session_key") == self.session_key or not await self.still_signed_in():
+            await self.close(code=SESSION_ENDED)
+            raise StopConsumer
+
+
+def check_user_sockets(user_id, session_key=None):
+    """Ask every open socket of this user to check its session, once the change is committed.
+
+    A socket of `session_key`, a session that is being logged out, closes without checking.
+    """
+
+    def send():
+        event = {"type": "session.check", "session_key": session_key}
+        try:
+            async_to_sync(get_channel_layer().group_send)(user_group_name(user_id), event)
+        except Exception:
+            # The layer is unreachable: each socket still checks its session at its next frame.
+            logger.warning("Could not reach the sockets of user %s", user_id, exc_info=True)
+
+    transaction.on_commit(send)
+
+
+def user_logged_out_receiver(sender, request, user, **kwargs):
+    if user is not None:
+        session = getattr(request, "session", None)
+        check_user_sockets(user.pk, session.session_key if session is not None else None)
+
+
+def user_changed_receiver(sender, instance, **kwargs):
+    # A new password or is_active=False makes the user's sessions fail the check; any other
+    # change (a login updates last_login) passes it.
+    check_user_sockets(instance.pk)
+
+
+def connect_receivers():
+    """Called from ChatConfig.ready(): Django sends these signals, the receivers tell sockets."""
+    user_logged_out.connect(user_logged_out_receiver, dispatch_uid="chat-logged-out")
+    user_model = settings.AUTH_USER_MODEL
+    post_save.connect(user_changed_receiver, sender=user_model, dispatch_uid="chat-user-saved")
+    post_delete.connect(user_changed_receiver, sender=user_model, dispatch_uid="chat-user-gone")
