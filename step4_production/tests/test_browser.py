@@ -25,7 +25,9 @@ def messages(driver):
 
 
 def members(driver):
-    return [element.text for element in driver.find_elements(By.CSS_SELECTOR, "#user-list li")]
+    return [
+        element.text for element in driver.find_elements(By.CSS_SELECTOR, "#user-list li .name")
+    ]
 
 
 def socket_state(driver):

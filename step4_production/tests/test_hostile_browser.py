@@ -56,7 +56,7 @@ def test_html_in_messages_and_names_is_shown_as_text(browser, chat_server):
     browser.find_element(By.ID, "username-input").send_keys(MY_NAME)
     browser.find_element(By.ID, "room-name-input").send_keys("xss" + Keys.ENTER)
     wait_for(browser, lambda driver: driver.current_url.endswith("/chat/xss/"))
-    wait_for(browser, lambda driver: MY_NAME in texts(driver, "#user-list li"))
+    wait_for(browser, lambda driver: MY_NAME in texts(driver, "#user-list li .name"))
     assert MY_NAME in browser.find_element(By.ID, "identity").text
 
     browser.find_element(By.ID, "chat-message-input").send_keys(MESSAGE + Keys.ENTER)
@@ -68,7 +68,7 @@ def test_html_in_messages_and_names_is_shown_as_text(browser, chat_server):
         await other.send(chat_frame(OTHER_MESSAGE, OTHER_NAME))
         await next_frame(other, "chat.message")
         # Selenium blocks, which is fine here: nothing else needs to run meanwhile.
-        wait_for(browser, lambda driver: OTHER_NAME in texts(driver, "#user-list li"))
+        wait_for(browser, lambda driver: OTHER_NAME in texts(driver, "#user-list li .name"))
         await other.close()
 
     asyncio.run(someone_else_visits())

@@ -10,6 +10,8 @@ const userList = document.querySelector("#user-list");
 
 const STATE_LABELS = { connecting: "Connecting…", open: "Connected", closed: "Disconnected" };
 const MAX_USERNAME_LENGTH = 32;
+// The server's close code for a socket whose session ended (logged out, password changed).
+const SESSION_ENDED = 4401;
 
 // An anonymous visitor's name comes from the lobby; without one, make one up and keep it.
 function displayName() {
@@ -49,6 +51,21 @@ function addToLog(text, className) {
   chatLog.scrollTop = chatLog.scrollHeight;
 }
 
+// A name as the page shows it. A guest's is followed by the word "guest", as text: a check mark
+// after a signed-in user's name could be typed into a guest's.
+function nameLabel(user, nameClass) {
+  const name = document.createElement("span");
+  name.className = nameClass;
+  name.textContent = user.username;
+  if (user.authenticated) {
+    return [name];
+  }
+  const guest = document.createElement("span");
+  guest.className = "guest";
+  guest.textContent = "guest";
+  return [name, " ", guest];
+}
+
 // Every message is shown once, in order: the server numbers a room's messages 1, 2, 3...
 const shownMessageIds = new Set();
 let lastSequence = 0;
@@ -75,13 +92,10 @@ function showMessage(message) {
   item.classList.toggle("announcement", message.announcement);
 
   const header = document.createElement("header");
-  const sender = document.createElement("span");
-  sender.className = "sender";
-  sender.textContent = message.username;
   const time = document.createElement("time");
   time.dateTime = message.created_at;
   time.textContent = new Date(message.created_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-  header.append(sender, " ", time);
+  header.append(...nameLabel(message, "sender"), " ", time);
   const text = document.createElement("p");
   text.className = "text";
   text.textContent = message.message;
@@ -103,7 +117,7 @@ function renderUserList() {
     .sort((a, b) => a.username.localeCompare(b.username))
     .map((member) => {
       const item = document.createElement("li");
-      item.textContent = member.username;
+      item.append(...nameLabel(member, "name"));
       item.classList.toggle("authenticated", member.authenticated);
       return item;
     });
@@ -172,6 +186,14 @@ function connect() {
     logFrame("event", `close, code ${event.code}`);
     members.clear();
     renderUserList();
+    if (event.code === SESSION_ENDED) {
+      // A new socket would be a guest's: the page must be loaded again to say so.
+      for (const clientId of [...pending.keys()]) {
+        markNotSent(clientId, "signed out");
+      }
+      addToLog("You were signed out. Reload the page to go on.", "notice error");
+      return;
+    }
     // Try again after 1, 2, 4... up to 30 seconds, with jitter so a restarted server is not
     // hit by every browser at the same moment.
     const delay = Math.min(30000, 1000 * 2 ** reconnectAttempts) * (0.5 + Math.random() / 2);
