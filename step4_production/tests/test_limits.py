@@ -1,6 +1,7 @@
 """What one client can make the server do: sockets per address, rooms, replays, frame sizes,
 a rate that a reconnect does not refill, and the close that ends sustained abuse."""
 
+import asyncio
 import json
 
 import pytest
@@ -156,6 +157,18 @@ async def test_a_frame_over_the_limit_is_refused_without_being_parsed(monkeypatc
     await alice.disconnect()
 
 
+async def test_daphne_as_the_guide_runs_it_drops_a_frame_over_64_kib():
+    """daphne --websocket-max-message-size 65536: a bigger frame is never read whole."""
+    database = connection.settings_dict["NAME"]
+    with daphne_server(database, args=["--websocket-max-message-size", "65536"]) as server:
+        mallory = await join(server, "big", "mallory")
+        await mallory.send(json.dumps({"message": "x" * 65_536, "username": "mallory"}))
+        with pytest.raises(websockets.ConnectionClosed):
+            async with asyncio.timeout(TIMEOUT):
+                while True:
+                    await mallory.recv()
+
+
 # The rate limit
 
 
@@ -272,3 +285,23 @@ def test_refusals_older_than_the_window_are_forgotten():
     refuse(100)
     with pytest.raises(limits.SustainedAbuse):
         gate.admit("{}")
+
+
+# Failed logins
+
+
+def test_wrong_passwords_at_the_admin_login_are_locked_out_after_five(client):
+    """The fifth wrong password for anna from one address locks her out (429), and the right
+    password is refused too for a while. Another user behind the same address still signs in."""
+    users = get_user_model().objects
+    users.create_user("anna", password="anna-password", is_staff=True)
+    users.create_user("bob", password="bob-password", is_staff=True)
+
+    def log_in(username, password):
+        return client.post("/admin/login/", {"username": username, "password": password})
+
+    for _ in range(4):
+        assert log_in("anna", "wrong").status_code == 200  # The form again, with its error.
+    assert log_in("anna", "wrong").status_code == 429
+    assert log_in("anna", "anna-password").status_code == 429
+    assert log_in("bob", "bob-password").status_code == 302  # Signed in.
