@@ -64,6 +64,9 @@ class RateBuckets:
     script that sends no cookie) gets a bucket of its own. Kept per server process.
     """
 
+    # Past this many kept buckets, the ones that have refilled are dropped.
+    MAX_KEPT = 10_000
+
     def __init__(self):
         self.buckets = {}
 
@@ -73,7 +76,7 @@ class RateBuckets:
             return TokenBucket(settings.CHAT_RATE_LIMIT)
         bucket = self.buckets.get(key)
         if bucket is None or bucket.rate != settings.CHAT_RATE_LIMIT:
-            if len(self.buckets) >= 10_000:
+            if len(self.buckets) >= self.MAX_KEPT:
                 self.forget_full_buckets()
             bucket = self.buckets[key] = TokenBucket(settings.CHAT_RATE_LIMIT)
         return bucket

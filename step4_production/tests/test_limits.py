@@ -3,6 +3,7 @@ a rate that a reconnect does not refill, and the close that ends sustained abuse
 
 import asyncio
 import json
+from types import SimpleNamespace
 
 import pytest
 import websockets
@@ -261,6 +262,22 @@ async def test_invalid_frames_get_their_error_and_are_never_closed_for():
     await alice.send_json_to({"message": "fine", "username": "alice"})
     assert (await next_frame(alice))["message"] == "fine"
     await alice.disconnect()
+
+
+@override_settings(CHAT_RATE_LIMIT=5)
+def test_only_buckets_that_have_refilled_are_forgotten(monkeypatch):
+    """Past MAX_KEPT buckets, a full one is dropped (a new one would be the same); one still
+    being emptied is kept, so its owner finds it as they left it."""
+    buckets = limits.RateBuckets()
+    monkeypatch.setattr(buckets, "MAX_KEPT", 2)
+    scope_of = {key: {"session": SimpleNamespace(session_key=key)} for key in "abc"}
+    full = buckets.bucket_for(scope_of["a"])
+    emptied = buckets.bucket_for(scope_of["b"])
+    while emptied.allow():
+        pass
+    buckets.bucket_for(scope_of["c"])
+    assert set(buckets.buckets) == {("session", "b"), ("session", "c")}
+    assert buckets.bucket_for(scope_of["b"]) is emptied and full.tokens == full.capacity
 
 
 class EmptyBucket:
