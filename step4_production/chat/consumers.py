@@ -15,7 +15,13 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import DatabaseError
 
 from . import store
-from .identity import SESSION_ENDED, SessionBoundConsumer, SessionEnded, is_registered_name
+from .identity import (
+    SESSION_ENDED,
+    SessionBoundConsumer,
+    SessionEnded,
+    is_registered_name,
+    refuse_registered_name,
+)
 from .limits import POLICY_VIOLATION, FrameGate, SustainedAbuse
 from .protocol import (
     FrameError,
@@ -52,6 +58,7 @@ class ChatConsumer(SessionBoundConsumer, AsyncWebsocketConsumer):
         self.room_group_name = room_group_name(self.room_name)
         self.user = self.scope["user"]
         self.frame_gate = FrameGate(self.scope)
+        self.checked_guest_name = None
         query = parse_qs(self.scope["query_string"].decode("latin-1"))
         self.member = {
             "id": uuid.uuid4().hex,
@@ -107,6 +114,18 @@ class ChatConsumer(SessionBoundConsumer, AsyncWebsocketConsumer):
         else:
             # A resend of a message saved before: only its sender needs to hear it again.
             await self.send(text_data=dumps(saved.to_frame()))
+
+    async def sender_name(self, frame):
+        """Who a frame is from: a logged-in user, while the session lives, or a guest's name
+        that no registered user has."""
+        if self.user.is_authenticated:
+            await self.ensure_signed_in()
+            return self.user.username
+        username = read_username(frame)
+        if username != self.checked_guest_name:
+            await database_sync_to_async(refuse_registered_name)(username)
+            self.checked_guest_name = username
+        return username
 
     async def save(self, message, username, client_id):
         try:

@@ -9,7 +9,6 @@ from importlib import import_module
 
 from asgiref.sync import async_to_sync
 from channels.auth import get_user
-from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -18,7 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.db.models.signals import post_delete, post_save
 
-from .protocol import FrameError, read_username
+from .protocol import FrameError
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +46,12 @@ def is_registered_name(name):
     return get_user_model()._default_manager.filter(same).exists()
 
 
+def refuse_registered_name(name):
+    """invalid_username for a guest who gives a registered user's name."""
+    if is_registered_name(name):
+        raise FrameError("invalid_username", f"{name} is a registered user's name: choose another.")
+
+
 class SessionBoundConsumer:
     """A consumer mixin: a signed-in socket lasts as long as the session it opened with.
 
@@ -58,7 +63,6 @@ class SessionBoundConsumer:
 
     async def bind_to_session(self):
         self.user_group_name = None
-        self.checked_guest_name = None
         self.session_key = self.scope["session"].session_key
         if self.user.is_authenticated:
             self.user_group_name = user_group_name(self.user.pk)
@@ -74,19 +78,10 @@ class SessionBoundConsumer:
         user = await get_user({"session": store})
         return user.is_authenticated and user.pk == self.user.pk
 
-    async def sender_name(self, frame):
-        """The name a message from this socket is saved under, checked as described above."""
-        if self.user.is_authenticated:
-            if not await self.still_signed_in():
-                raise SessionEnded
-            return self.user.get_username()
-        username = read_username(frame)
-        if username != self.checked_guest_name:
-            if await database_sync_to_async(is_registered_name)(username):
-                detail = f"{username} is a registered user's name: choose another."
-                raise FrameError("invalid_username", detail)
-            self.checked_guest_name = username
-        return username
+    async def ensure_signed_in(self):
+        """SessionEnded, unless the session is still this user's."""
+        if not await self.still_signed_in():
+            raise SessionEnded
 
     async def session_check(self, event):
         """The user logged out, or their account changed: close if our session is over."""
