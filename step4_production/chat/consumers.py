@@ -62,11 +62,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(self.room_group_name, self.channel_name)
         self.joined = True
         await self.accept()
-        room = await database_sync_to_async(store.join_room)(self.room_name, self.user)
+        self.room = await database_sync_to_async(store.join_room)(self.room_name, self.user)
         after = last_seen(query)
-        if after is not None and after > room.last_sequence:
+        if after is not None and after > self.room.last_sequence:
             after = None  # The browser remembers messages this database never had.
-        messages = await database_sync_to_async(store.history)(self.room_name, after)
+        messages = await database_sync_to_async(store.history)(self.room, after)
         self.last_sequence = messages[-1].sequence if messages else (after or 0)
         await self.send_history(messages)
         await self.channel_layer.group_send(
@@ -126,7 +126,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return  # Already sent: in the history, or while filling a gap.
         if sequence > self.last_sequence + 1:
             missed = await database_sync_to_async(store.messages_between)(
-                self.room_name, self.last_sequence, sequence
+                self.room, self.last_sequence, sequence
             )
             # The layer dropped events for this socket (its channel was full) or another server's
             # event came first: the log says how often, to size the channel layer's capacity.

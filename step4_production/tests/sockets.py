@@ -96,5 +96,5 @@ def saved_bodies(room=None):
     """The bodies of the saved messages (of one room, if given), in the room's order."""
     messages = Message.objects.order_by("sequence", "id")
     if room is not None:
-        messages = messages.filter(rooms__url=room)
+        messages = messages.filter(room__url=room)
     return list(messages.values_list("body", flat=True))

@@ -108,6 +108,30 @@ async def test_an_after_that_is_not_a_plain_number_gets_the_ordinary_history(aft
     await alice.disconnect()
 
 
+async def test_a_reconnect_after_more_than_one_frame_of_messages_gets_them_all_in_frames():
+    """120 missed messages: replayed in history frames of at most 50, in order, each once."""
+    await save_messages("lobby", [f"message {n}" for n in range(1, 122)])
+    alice = await open_socket(after=1)
+    frames = [alice.history] + [(await next_frame(alice, "history"))["messages"] for _ in range(2)]
+    assert [len(messages) for messages in frames] == [50, 50, 20]
+    replayed = [message["sequence"] for messages in frames for message in messages]
+    assert replayed == list(range(2, 122))
+    assert await hears_no_message(alice)
+    await alice.disconnect()
+
+
+async def test_a_reconnect_is_replayed_at_most_max_replay_messages(monkeypatch):
+    """Missed more than MAX_REPLAY: the newest MAX_REPLAY are replayed, ending at the newest."""
+    monkeypatch.setattr(store, "MAX_REPLAY", 60)
+    await save_messages("lobby", [f"message {n}" for n in range(1, 81)])
+    alice = await open_socket(after=0)
+    second = await next_frame(alice, "history")
+    replayed = [message["sequence"] for message in alice.history + second["messages"]]
+    assert replayed == list(range(21, 81))
+    assert await hears_no_message(alice)
+    await alice.disconnect()
+
+
 @pytest.mark.parametrize(
     "character",
     ["😀", "\x01", '"'],
@@ -185,7 +209,7 @@ async def test_a_socket_in_another_room_hears_nothing():
 
 
 async def test_a_message_is_saved_in_its_room_before_anyone_receives_it(monkeypatch):
-    """At the moment the message goes to the group, it is already a row in Room.messages."""
+    """At the moment the message goes to the group, it is already a row in its room."""
     layer = get_channel_layer()
     group_send = layer.group_send
     saved_when_sent = []
@@ -205,7 +229,7 @@ async def test_a_message_is_saved_in_its_room_before_anyone_receives_it(monkeypa
     assert saved_when_sent == [True]
     message = await Message.objects.aget(id=frame["id"])
     assert (message.body, message.sentBy, message.sequence) == ("saved first", "alice", 1)
-    assert [room.url async for room in message.rooms.all()] == ["lobby"]
+    assert (await Room.objects.aget(pk=message.room_id)).url == "lobby"
     await close_all(alice, bob)
 
 
@@ -270,6 +294,23 @@ async def test_a_resend_with_the_same_client_id_is_saved_once():
     assert await hears_no_message(bob)
     assert await saved_bodies() == ["only once"]
     await close_all(alice, bob, again)
+
+
+async def test_a_client_id_used_in_another_room_saves_a_new_message_here():
+    """A client_id belongs to its room: the same id in room B is a new message in B, and room
+    A's message (its text included) never reaches B."""
+    alice = await open_socket("room-a")
+    await alice.send_json_to({"message": "secret of A", "username": "alice", "client_id": "id-1"})
+    in_a = await next_frame(alice)
+    bob = await open_socket("room-b", username="bob")
+    await bob.send_json_to({"message": "hello B", "username": "bob", "client_id": "id-1"})
+    in_b = await next_frame(bob)
+    assert (in_b["message"], in_b["sequence"], in_b["client_id"]) == ("hello B", 1, "id-1")
+    assert in_b["id"] != in_a["id"]
+    assert await saved_bodies("room-a") == ["secret of A"]
+    assert await saved_bodies("room-b") == ["hello B"]
+    assert await hears_no_message(alice)
+    await close_all(alice, bob)
 
 
 # Identity
