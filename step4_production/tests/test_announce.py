@@ -25,7 +25,6 @@ async def test_an_announcement_from_staff_reaches_connected_sockets_live_and_is_
     alice = await open_socket(username="alice")
     bob = await open_socket(username="bob")
     eve = await open_socket("elsewhere", username="eve")
-    await next_frame(eve, "user.joined")
     client, staff = await logged_in_client("anna", is_staff=True)
 
     response = await client.post("/chat/lobby/announce/", {"message": "  Lunch at noon. "})
