@@ -171,19 +171,26 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.last_sequence = sequence
 
     async def enter_roster(self, announce_only=False):
-        """Send the room's members in one frame, then tell the room once that we are here."""
-        presence = presence_for(self.channel_layer)
+        """Send the room's members in one frame, then tell the room once that we are here.
+
+        If the roster or the layer (Redis) is unreachable, the socket works on: the room lists
+        it when its server next refreshes the roster.
+        """
         try:
-            members = await presence.join(self.room_group_name, self.member, self.channel_name)
-            if not announce_only:
-                await self.send_json({"type": "user.list", "users": members})
+            members = await presence_for(self.channel_layer).join(
+                self.room_group_name, self.member, self.channel_name
+            )
+        except Exception:
+            logger.warning("Could not read the roster of %s", self.room_name, exc_info=True)
+            members = [self.member]
+        if not announce_only:
+            await self.send_json({"type": "user.list", "users": members})
+        try:
             await self.channel_layer.group_send(
                 self.room_group_name, {"type": "presence.join", "member": self.member}
             )
         except Exception:
-            # The roster or the layer (Redis) is unreachable: the room may not list this socket
-            # until its server next refreshes the roster, but the socket works on.
-            logger.warning("Could not list a member in %s", self.room_name, exc_info=True)
+            logger.warning("Could not announce a member in %s", self.room_name, exc_info=True)
 
     async def presence_join(self, event):
         """Someone entered the room (the socket itself is already in its user.list)."""
