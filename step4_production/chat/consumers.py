@@ -232,9 +232,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.joined = False
         presence = presence_for(self.channel_layer)
         try:
+            # This process stops refreshing the entry first, whatever Redis answers. False when
+            # the member reconnected elsewhere, or was swept off the roster already.
+            listed = await presence.leave(self.room_group_name, self.member, self.channel_name)
             await self.channel_layer.group_discard(self.room_group_name, self.channel_name)
-            # False when the member reconnected elsewhere, or was swept off the roster already.
-            if await presence.leave(self.room_group_name, self.member, self.channel_name):
+            if listed:
                 await self.channel_layer.group_send(
                     self.room_group_name, {"type": "presence.leave", "member": self.member}
                 )

@@ -184,3 +184,27 @@ async def test_a_member_swept_off_while_its_server_stalled_is_listed_again(setti
     assert joined["user"] == bob.users["bob"]
     assert bob.users["bob"]["id"] in entries
     await close_all(alice, bob)
+
+
+async def test_a_socket_that_closes_while_the_roster_is_unreachable_still_leaves(
+    settings, monkeypatch
+):
+    """The roster refuses the leave (Redis down): its server stops refreshing the entry all the
+    same, so the entry expires and the room is told the member left."""
+    settings.CHAT_PRESENCE_TTL = 0.6
+    alice = await open_socket(username="alice")
+    bob = await open_socket(username="bob")
+    await next_frame(alice, "user.joined")
+    roster = presence_for(get_channel_layer()).roster
+    leave = roster.leave
+
+    async def unreachable(*args, **kwargs):
+        raise ConnectionError("Redis is unreachable")
+
+    monkeypatch.setattr(roster, "leave", unreachable)
+    await bob.disconnect()
+    monkeypatch.setattr(roster, "leave", leave)
+    async with asyncio.timeout(TIMEOUT):
+        left = await next_frame(alice, "user.left")
+    assert left["user"]["username"] == "bob"
+    await alice.disconnect()
