@@ -83,9 +83,8 @@ class RateBuckets:
 
     def forget_full_buckets(self):
         """Drop the buckets that have refilled: a new one would be the same."""
-        now = time.monotonic()
         for key, bucket in list(self.buckets.items()):
-            if bucket.tokens + (now - bucket.updated) * bucket.rate >= bucket.capacity:
+            if bucket.tokens + (bucket.clock() - bucket.updated) * bucket.rate >= bucket.capacity:
                 del self.buckets[key]
 
 

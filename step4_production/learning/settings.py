@@ -32,7 +32,7 @@ def env_number(name, default, kind=int):
         value = kind(os.environ.get(name, "") or default)
     except ValueError:
         value = -1
-    if value < 0:
+    if not value >= 0:  # Below 0, or not a number at all (nan).
         raise ImproperlyConfigured(f"{name} must be 0 (no limit) or more.")
     return value
 
@@ -207,6 +207,12 @@ CHAT_MAX_REFUSALS = env_number("CHAT_MAX_REFUSALS", 100)
 CHAT_MAX_SOCKETS_PER_ADDRESS = env_number("CHAT_MAX_SOCKETS_PER_ADDRESS", 100)
 # The bytes of message text replayed to a socket that reconnects with ?after=.
 CHAT_MAX_REPLAY_BYTES = env_number("CHAT_MAX_REPLAY_BYTES", 512 * 1024)
+
+# Seconds a room's roster lists a member whose server stopped refreshing it (chat/presence.py);
+# each server refreshes its own members every third of that.
+CHAT_PRESENCE_TTL = float(os.environ.get("CHAT_PRESENCE_TTL", "30"))
+if not CHAT_PRESENCE_TTL > 0:
+    raise ImproperlyConfigured("CHAT_PRESENCE_TTL must be a number of seconds over 0.")
 
 DATABASES = {
     "default": {

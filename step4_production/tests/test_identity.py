@@ -168,7 +168,7 @@ async def test_a_guest_cannot_take_a_registered_name(name):
     """Case, compatibility forms, control and format characters do not make a new name:
     invalid_username, nothing saved, and the socket goes on under a name of its own."""
     await get_user_model().objects.acreate_user("alice", password="unused-password")
-    guest = await open_socket(username="guest")
+    guest = await open_socket(username=None)  # Named by its first good message.
     await guest.send_json_to({"message": "I am alice", "username": name, "client_id": "c-1"})
     error = await next_frame(guest, "error")
     assert (error["code"], error["client_id"]) == ("invalid_username", "c-1")
@@ -181,7 +181,7 @@ async def test_a_guest_cannot_take_a_registered_name(name):
 async def test_a_guest_name_loses_the_characters_that_hide_or_reorder_it():
     """\\u202e would show "evil" reversed; a zero-width space would hide a difference: the
     name is kept without them."""
-    guest = await open_socket(username="guest")
+    guest = await open_socket(username=None)
     await guest.send_json_to({"message": "hi", "username": "\u202eev\u200bil\u0007"})
     frame = await next_frame(guest)
     assert frame["username"] == "evil"
@@ -193,8 +193,9 @@ async def test_a_registered_name_in_the_url_is_not_a_guests_name_in_the_list():
     """?username=alice from a guest is listed as "anonymous"; alice signed in is "alice"."""
     _, cookie, _ = await signed_in()
     guest = await open_socket(username="Alice")
-    joined = await next_frame(guest, "user.joined")
-    assert (joined["user"]["username"], joined["user"]["authenticated"]) == ("anonymous", False)
+    assert list(guest.users) == ["anonymous"]
+    await guest.send_json_to({"message": "hi", "username": "Alice"})
+    assert (await next_frame(guest, "error"))["code"] == "invalid_username"
     alice = await open_socket(username="whatever", headers=[cookie])
     joined = await next_frame(guest, "user.joined")
     assert (joined["user"]["username"], joined["user"]["authenticated"]) == ("alice", True)

@@ -198,16 +198,16 @@ async def test_a_reconnect_does_not_refill_the_rate_bucket(who):
         cookie = await login_cookie(user)
     else:
         cookie = await guest_session_cookie()
-    first = await open_socket(headers=[cookie])
+    first = await open_socket(username="guest", headers=[cookie])
     await first.send_json_to({"message": "one", "username": "guest"})
     assert (await next_frame(first, None))["type"] == "chat.message"
     await first.disconnect()
 
-    second = await open_socket(headers=[cookie])
+    second = await open_socket(username="guest", headers=[cookie])
     await second.send_json_to({"message": "two", "username": "guest"})
     assert (await next_frame(second, None))["code"] == "rate_limited"
     # Another browser from the same address has a bucket of its own.
-    neighbour = await open_socket(headers=[await guest_session_cookie()])
+    neighbour = await open_socket(username="neighbour", headers=[await guest_session_cookie()])
     await neighbour.send_json_to({"message": "three", "username": "neighbour"})
     assert (await next_frame(neighbour, None))["type"] == "chat.message"
     await close_all(second, neighbour)

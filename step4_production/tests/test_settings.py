@@ -15,15 +15,16 @@ SHOW_SETTINGS = (
 )
 
 
-def load_settings(**environ):
-    """learning.settings loaded in a fresh interpreter with these environment variables."""
+def load_settings(show=SHOW_SETTINGS, **environ):
+    """learning.settings loaded in a fresh interpreter with these environment variables; the
+    output of the Python code `show`."""
     env = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("DJANGO_", "CHAT_", "REDIS_", "CHANNEL_"))
     }
     return subprocess.run(
-        [sys.executable, "-c", SHOW_SETTINGS],
+        [sys.executable, "-c", show],
         env={**env, **environ},
         capture_output=True,
         text=True,
@@ -107,9 +108,24 @@ def test_the_limits_come_from_the_environment():
         "CHAT_MAX_REPLAY_BYTES",
     ],
 )
-@pytest.mark.parametrize("value", ["-1", "many"])
+@pytest.mark.parametrize("value", ["-1", "many", "nan"])
 def test_a_limit_below_0_or_not_a_number_is_refused_at_start_up(name, value):
     """A limit below 0, or not a number, stops start-up, with a sentence that says why."""
     result = load_settings(**{name: value})
     assert result.returncode != 0
     assert f"{name} must be 0 (no limit) or more." in result.stderr
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "nan"])
+def test_a_presence_ttl_that_is_not_a_positive_number_is_refused_at_start_up(value):
+    """CHAT_PRESENCE_TTL must be seconds over 0: a roster whose entries never last is no list."""
+    result = load_settings(CHAT_PRESENCE_TTL=value)
+    assert result.returncode != 0
+    assert "CHAT_PRESENCE_TTL must be a number of seconds over 0." in result.stderr
+
+
+def test_the_presence_ttl_defaults_to_30_seconds_and_comes_from_the_environment():
+    show = "import learning.settings as s; print(s.CHAT_PRESENCE_TTL)"
+    for environ, expected in [({}, "30.0"), ({"CHAT_PRESENCE_TTL": "2.5"}, "2.5")]:
+        result = load_settings(show, **environ)
+        assert result.stdout.strip() == expected, result.stderr
