@@ -26,7 +26,12 @@ def find_chromium():
         or next((path for name in BROWSER_NAMES if (path := shutil.which(name))), None)
         or next((path for path in MACOS_BROWSERS if os.path.isfile(path)), None)
     )
-    driver = os.environ.get("CHROMEDRIVER") or shutil.which("chromedriver")
+    # Ubuntu's Chromium is a snap, whose driver is the command chromium.chromedriver.
+    driver = (
+        os.environ.get("CHROMEDRIVER")
+        or shutil.which("chromedriver")
+        or shutil.which("chromium.chromedriver")
+    )
     return browser, driver
 
 
@@ -35,7 +40,8 @@ def missing_chromium(browser, driver):
     install = (
         "brew install --cask google-chrome chromedriver"
         if sys.platform == "darwin"
-        else "sudo apt-get install chromium chromium-driver"
+        else "Debian: sudo apt-get install chromium chromium-driver; "
+        "Ubuntu: sudo snap install chromium"
     )
     if browser is None:
         return (

@@ -78,6 +78,13 @@ def test_chrome_in_the_macos_applications_folder_is_found(conftest, tmp_path):
     assert conftest.find_chromium() == (app, driver)
 
 
+def test_the_chromium_snap_and_its_driver_are_found(conftest, tmp_path):
+    """Ubuntu: the Chromium snap puts chromium and chromium.chromedriver in /snap/bin."""
+    browser = executable(tmp_path / "bin/chromium")
+    driver = executable(tmp_path / "bin/chromium.chromedriver")
+    assert conftest.find_chromium() == (browser, driver)
+
+
 def test_the_environment_names_the_browser_and_driver_outright(conftest, tmp_path, monkeypatch):
     """CHROME_BINARY and CHROMEDRIVER win over anything found."""
     executable(tmp_path / "bin/chromium")
@@ -103,7 +110,9 @@ def test_no_browser_says_where_it_looked_and_how_to_install(conftest, monkeypatc
     assert "google-chrome" in problem and "/Applications" in problem
     assert "brew install --cask google-chrome chromedriver" in problem
     monkeypatch.setattr(conftest.sys, "platform", "linux")
-    assert "sudo apt-get install chromium chromium-driver" in conftest.missing_chromium(None, None)
+    linux = conftest.missing_chromium(None, None)
+    assert "sudo apt-get install chromium chromium-driver" in linux
+    assert "sudo snap install chromium" in linux
 
 
 def test_this_machine_finds_the_browser_the_ci_installs():
