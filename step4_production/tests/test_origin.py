@@ -1,14 +1,19 @@
 """The origin check: a socket opens only from the site's own pages, decided as Django's CSRF
 check decides for a form posted with the same Host, Origin and scheme."""
 
+import json
+
 import pytest
+import websockets
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
+from django.db import connection
 from django.middleware.csrf import CsrfViewMiddleware
 from django.test import Client, RequestFactory, override_settings
 
 from learning.asgi import application
+from tests.servers import UvicornServer
 from tests.sockets import TIMEOUT
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -147,3 +152,25 @@ def test_the_host_a_socket_is_refused_for_gets_400_over_http():
     """The same Host header over plain HTTP: Django's own answer, 400."""
     assert Client().get("/chat/", headers={"Host": "evil.example"}).status_code == 400
     assert Client().get("/chat/", headers={"Host": "localhost"}).status_code == 200
+
+
+async def test_behind_a_tls_proxy_uvicorn_takes_the_scheme_from_the_proxy():
+    """uvicorn --proxy-headers, as behind nginx: the proxy's X-Forwarded-Proto: https makes the
+    socket wss, so the https page's socket opens and an http page's does not."""
+    database = connection.settings_dict["NAME"]
+    with UvicornServer(database, args=["--proxy-headers"]) as server:
+        https_page = f"https://127.0.0.1:{server.port}"
+        headers = {"Origin": https_page, "X-Forwarded-Proto": "https"}
+        async with websockets.connect(
+            server.ws_url("/ws/chat/lobby/"), additional_headers=headers
+        ) as socket:
+            assert json.loads(await socket.recv())["type"] == "history"
+        for headers in (
+            {"Origin": f"http://127.0.0.1:{server.port}", "X-Forwarded-Proto": "https"},
+            {"Origin": https_page},  # Not through the proxy: plain ws.
+        ):
+            with pytest.raises(websockets.InvalidStatus) as refused:
+                await websockets.connect(
+                    server.ws_url("/ws/chat/lobby/"), additional_headers=headers
+                )
+            assert refused.value.response.status_code == 403

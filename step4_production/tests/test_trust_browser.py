@@ -7,10 +7,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from chat.models import Message
+from tests.servers import DaphneServer
 from tests.test_browser import enter_room, messages, new_window, send, socket_state, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -137,3 +139,29 @@ def test_a_guest_is_marked_guest_in_words_whatever_their_name(browser, chat_serv
     assert header.text.startswith("anna ✓ guest")
     wait_for(browser, lambda driver: driver.find_elements(By.CSS_SELECTOR, "#user-list li"))
     assert browser.find_element(By.CSS_SELECTOR, "#user-list li").text == "anna ✓ guest"
+
+
+def test_two_tabs_share_their_browsers_rate_and_every_message_still_arrives(browser):
+    """Two tabs of one browser share its bucket (here 2 frames a second): typed at once, their
+    messages go over it. Refused frames are not read, so the error names none of them; the
+    pages send again whatever is unconfirmed, and each message is saved once, none "Not sent"."""
+    database = connection.settings_dict["NAME"]
+    env = {"CHAT_RATE_LIMIT": "2"}
+    with DaphneServer(database, env=env, application="tests.live_asgi:application") as server:
+        tabs = [enter_room(browser, server.url, "shared", "pat")]
+        new_window(browser)
+        tabs.append(enter_room(browser, server.url, "shared", "pat"))
+        typed = []
+        for n in range(6):
+            for index, tab in enumerate(tabs):
+                browser.switch_to.window(tab)
+                typed.append(f"tab {index} message {n}")
+                send(browser, typed[-1])
+        wait_for(browser, lambda driver: sorted(messages(driver)) == sorted(typed))
+        for tab in tabs:
+            browser.switch_to.window(tab)
+            wait_for(browser, lambda driver: not driver.find_elements(By.CSS_SELECTOR, ".pending"))
+        assert '"code": "rate_limited"' in browser.find_element(By.ID, "frames-log").get_attribute(
+            "textContent"
+        )
+    assert sorted(Message.objects.values_list("body", flat=True)) == sorted(typed)
