@@ -1,5 +1,6 @@
 """Fixtures shared by this step's tests."""
 
+import functools
 import os
 import shutil
 import sys
@@ -98,6 +99,18 @@ def fresh_channel_layer():
     channel_layers.backends.clear()
     yield
     channel_layers.backends.clear()
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """Every new rate bucket runs on a clock that only the test moves (clock.now += 1)."""
+    from chat import limits
+    from chat.protocol import TokenBucket
+    from tests.sockets import ManualClock
+
+    clock = ManualClock()
+    monkeypatch.setattr(limits, "TokenBucket", functools.partial(TokenBucket, clock=clock))
+    return clock
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,6 @@ https://channels.readthedocs.io/en/stable/topics/testing.html#websocketcommunica
 """
 
 import asyncio
-import functools
 import json
 
 import pytest
@@ -16,16 +15,14 @@ from django.contrib.auth import get_user_model
 from django.db import DatabaseError
 from django.test import override_settings
 
-from chat import limits, store
+from chat import store
 from chat.consumers import message_event
 from chat.models import Message, Room
-from chat.protocol import TokenBucket
 from learning.asgi import application
 from tests.sockets import (
     HOST,
     ORIGIN,
     TIMEOUT,
-    ManualClock,
     close_all,
     frames_left,
     hears_no_message,
@@ -483,14 +480,6 @@ async def test_a_message_that_cannot_be_saved_gets_not_saved_and_reaches_nobody(
 
 
 # Rate limit
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    """Every new socket's token bucket runs on a clock that only the test moves."""
-    clock = ManualClock()
-    monkeypatch.setattr(limits, "TokenBucket", functools.partial(TokenBucket, clock=clock))
-    return clock
 
 
 async def test_a_socket_that_floods_is_rate_limited_and_the_others_lose_nothing(clock):
