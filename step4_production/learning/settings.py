@@ -7,6 +7,7 @@ import os
 import warnings
 from pathlib import Path
 
+import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -46,6 +47,20 @@ ALLOWED_HOSTS = [
 # https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/
 HTTPS = env_flag("DJANGO_HTTPS", False)
 SECURE_SSL_REDIRECT = SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+if HTTPS:
+    # The proxy terminates TLS and says so in X-Forwarded-Proto. Trust it only with a proxy in
+    # front that always sets it (deploy/nginx.conf does): anyone else could send it too.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# HSTS: browsers remember to refuse plain HTTP to this host for this many seconds, even after
+# HTTPS is gone. 0 sends no header; raise it once the site is HTTPS for good.
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "0"))
+# Origins (https://host:port) allowed to post forms besides the one Django sees itself served
+# at: needed when the address in the browser is not the Host and scheme that reach Django.
+CSRF_TRUSTED_ORIGINS = [
+    origin.strip()
+    for origin in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",")
+    if origin.strip()
+]
 
 INSTALLED_APPS = [
     # Daphne first: its runserver replaces Django's and serves HTTP and WebSockets (ASGI).
@@ -148,6 +163,10 @@ CHAT_RATE_LIMIT = float(os.environ.get("CHAT_RATE_LIMIT", "5"))
 if CHAT_RATE_LIMIT < 0:
     raise ImproperlyConfigured("CHAT_RATE_LIMIT must be 0 (no limit) or more.")
 
+# SQLite in a file unless DATABASE_URL names another database, such as the PostgreSQL that
+# servers on several machines share: postgres://user:password@host:5432/name
+# https://github.com/jazzband/dj-database-url
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
@@ -167,6 +186,11 @@ DATABASES = {
         "TEST": {"NAME": BASE_DIR / "test_db.sqlite3"},
     }
 }
+if DATABASE_URL:
+    # Connections stay open, and one the database closed (a restart) is replaced before use.
+    DATABASES["default"] = dj_database_url.parse(
+        DATABASE_URL, conn_max_age=None, conn_health_checks=True
+    )
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
