@@ -15,17 +15,17 @@ SHARED = 20
 
 # One writer process: its own messages, and SHARED messages that the other writer sends too
 # (the same client_id, as a browser resending to another server would).
-WRITER = """
+WRITER = f"""
 import sys
 import django
 django.setup()
 from chat import store
 name = sys.argv[1]
-for n in range({messages}):
+for n in range({MESSAGES_EACH}):
     store.save_message("shared", f"{{name}} {{n}}", name, client_id=f"{{name}}-{{n}}")
-    if n < {shared}:
+    if n < {SHARED}:
         store.save_message("shared", f"both {{n}}", name, client_id=f"both-{{n}}")
-""".format(messages=MESSAGES_EACH, shared=SHARED)
+"""
 
 READER = """
 import json
