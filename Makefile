@@ -3,16 +3,19 @@
 
 PYTHON ?= python3
 PORT ?= 8000
-# The two servers of make run-step4-redis.
+# The two servers of make run-step4-redis and make run-step4-proxy.
 PORT1 ?= 8001
 PORT2 ?= 8002
+# nginx's ports in make run-step4-proxy: HTTPS, and plain HTTP that redirects to it.
+PROXY_PORT ?= 8443
+HTTP_PORT ?= 8080
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 INSTALLED := $(VENV)/.installed
 STEPS := step1_http step2_websocket step3_channel_layer step4_production
 step_dir = $(word $(1),$(STEPS))
 
-.PHONY: help setup run run-step1 run-step2 run-step3 run-step4 run-step4-redis test test-step1 \
+.PHONY: help setup run run-step1 run-step2 run-step3 run-step4 run-step4-redis run-step4-proxy test test-step1 \
 	test-step2 test-step3 test-step4 test-repo check diff-1-2 diff-2-3 diff-3-4 diffs superusers \
 	bench bench-full lint format clean
 
@@ -20,6 +23,7 @@ help:
 	@echo "make run            the finished chat (step 4) on http://127.0.0.1:$(PORT)/"
 	@echo "make run-stepN      step N (1 to 4) on http://127.0.0.1:$(PORT)/"
 	@echo "make run-step4-redis  two step 4 servers (ports $(PORT1), $(PORT2)) sharing one Redis"
+	@echo "make run-step4-proxy  the same behind nginx on https://127.0.0.1:$(PROXY_PORT)/"
 	@echo "make test           every step's tests and the repository's own"
 	@echo "make test-stepN     one step's tests"
 	@echo "make diff-1-2       the lesson of step 2 (diff-2-3, diff-3-4: of steps 3 and 4; ALL=1: tests too)"
@@ -46,6 +50,12 @@ run-step1 run-step2 run-step3 run-step4: run-step%: $(INSTALLED)
 # CHANNEL_LAYER=redis-pubsub picks the pub/sub layer.
 run-step4-redis: $(INSTALLED)
 	@$(BIN)/python scripts/run_step4_redis.py --ports $(PORT1) $(PORT2)
+
+# The same two servers, running the production command behind nginx with TLS on
+# https://127.0.0.1:$(PROXY_PORT)/; Ctrl-C stops all. DATABASE_URL=postgres://... uses PostgreSQL.
+run-step4-proxy: $(INSTALLED)
+	@$(BIN)/python scripts/run_step4_proxy.py --proxy-port $(PROXY_PORT) --http-port $(HTTP_PORT) \
+		--ports $(PORT1) $(PORT2)
 
 test-step1 test-step2 test-step3 test-step4: test-step%: $(INSTALLED)
 	cd $(call step_dir,$*) && $(BIN)/python -m pytest

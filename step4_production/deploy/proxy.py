@@ -15,6 +15,14 @@ from pathlib import Path
 
 import trustme
 
+# Each server behind nginx: the production command (docs/reliability.md) with one worker, as
+# nginx spreads the sockets over several servers, trusting X-Forwarded-For and -Proto from
+# nginx's address only. Add --host 127.0.0.1 --port N.
+SERVER_COMMAND = (
+    "uvicorn learning.asgi:application --lifespan off"
+    " --proxy-headers --forwarded-allow-ips 127.0.0.1"
+    " --ws-max-size 1048576 --ws-ping-interval 20 --ws-ping-timeout 20"
+).split()
 TEMPLATE = Path(__file__).with_name("nginx.conf")
 # ${SERVER_PORT_1}: upper case, so nginx's own variables ($host, $http_upgrade) are left alone.
 PLACEHOLDER = re.compile(r"\$\{([A-Z0-9_]+)\}")
@@ -63,7 +71,10 @@ def make_certificate(folder):
 
 
 def find_nginx():
-    """The nginx program, or None. Debian installs it in /usr/sbin, often not on a user's PATH."""
+    """The nginx program (NGINX names it, or it is found), or None. Debian installs it in
+    /usr/sbin, which is often not on a user's PATH."""
+    if named := os.environ.get("NGINX"):
+        return named if os.access(named, os.X_OK) else None
     return shutil.which("nginx") or next(
         (path for path in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(path, os.X_OK)),
         None,
@@ -95,9 +106,12 @@ class Nginx:
         tested = subprocess.run([*command, "-t"], capture_output=True, text=True, timeout=30)
         if tested.returncode != 0:
             raise RuntimeError(f"nginx refused its configuration:\n{tested.stderr}")
+        # A session of its own: Ctrl-C in a terminal reaches the script that started nginx,
+        # which stops it in turn.
         self.process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
         deadline = time.monotonic() + 20
         while True:
             if self.process.poll() is not None:

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from deploy.proxy import Nginx, find_nginx, make_certificate, render
+from deploy.proxy import SERVER_COMMAND, Nginx, find_nginx, make_certificate, render
 from tests.servers import STEP_DIR, ChildServer, free_port, redis_server, wait_for_port
-from tests.test_production import PRODUCTION_COMMAND, manage, production_environment
+from tests.test_production import manage, production_environment
 
 
 def require_nginx():
@@ -31,12 +31,8 @@ def require_nginx():
 
 
 def server_command(port, ping_interval=None):
-    """The production command with one worker (the proxy spreads the load over two servers),
-    trusting the proxy's X-Forwarded-For and -Proto from 127.0.0.1."""
-    command = list(PRODUCTION_COMMAND)
-    if "--workers" in command:
-        command[command.index("--workers") + 1] = "1"
-    command += ["--forwarded-allow-ips", "127.0.0.1", "--host", "127.0.0.1", "--port", str(port)]
+    """deploy/proxy.py's server command on this port; pinging more often if asked."""
+    command = [*SERVER_COMMAND, "--host", "127.0.0.1", "--port", str(port)]
     if ping_interval is not None:
         command += ["--ws-ping-interval", str(ping_interval)]
     return [sys.executable, "-m", *command]

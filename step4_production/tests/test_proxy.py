@@ -13,9 +13,11 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from chat.models import Message
+from deploy.proxy import SERVER_COMMAND
 from tests.proxy import ProxiedChat, replace_once
 from tests.reliability_clients import Listener, chat_frame, join
 from tests.test_browser import enter_room, messages, new_window, send, socket_state, wait_for
+from tests.test_production import PRODUCTION_COMMAND
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,6 +40,25 @@ def proxied_chat(django_db_setup, django_db_blocker):
         )
         with chat:
             yield chat
+
+
+def test_the_servers_behind_the_proxy_run_the_production_command():
+    """deploy/proxy.py's server command is the production command of tests/test_production.py
+    with one worker each, trusting the proxy's address: change one, change the other."""
+
+    def options(command):
+        """{option: its value, or None for a flag}, without --workers."""
+        found, words = {}, command[2:]
+        for n, word in enumerate(words):
+            if word.startswith("--"):
+                value = words[n + 1] if n + 1 < len(words) else None
+                found[word] = None if value is None or value.startswith("--") else value
+        found.pop("--workers", None)
+        return found
+
+    assert SERVER_COMMAND[:2] == PRODUCTION_COMMAND[:2]
+    expected = {**options(PRODUCTION_COMMAND), "--forwarded-allow-ips": "127.0.0.1"}
+    assert options(SERVER_COMMAND) == expected
 
 
 def fetch(url, context, data=None, headers=None):
