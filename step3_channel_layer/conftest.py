@@ -2,9 +2,11 @@
 
 import os
 import shutil
+import time
+from dataclasses import dataclass
+from functools import partial
 
 import pytest
-from channels.layers import channel_layers
 
 
 def find_chromium():
@@ -51,34 +53,69 @@ def browser():
     driver.quit()
 
 
+@dataclass(frozen=True)
+class LiveServer:
+    """Where a running test server listens."""
+
+    host: str
+    port: int
+
+    @property
+    def url(self):
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def ws_url(self):
+        return f"ws://{self.host}:{self.port}"
+
+
+# Started before the first test (autouse): the server process is a fork of this one, and a
+# fork made after async tests have started asgiref's database thread inherits a dead thread.
+@pytest.fixture(scope="session", autouse=True)
+def daphne_server(django_db_setup, django_db_blocker):
+    """Daphne serving learning.asgi.application and the static files on a free local port.
+
+    It is the server ChannelsLiveServerTestCase starts (Daphne in a process of its own, using
+    the test database), as a pytest fixture so that tests can use `browser` and async clients.
+    https://channels.readthedocs.io/en/stable/topics/testing.html#channelsliveservertestcase
+    """
+    from channels.testing.live import make_application, set_database_connection
+    from daphne.testing import DaphneProcess
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+    host = "127.0.0.1"
+    # Port 0: the system picks a free port, and the process reports which one it got.
+    process = DaphneProcess(
+        host,
+        partial(make_application, static_wrapper=ASGIStaticFilesHandler),
+        setup=set_database_connection,
+    )
+    # The server process inherits this process's state: let it use the test database.
+    with django_db_blocker.unblock():
+        process.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not process.ready.wait(timeout=0.2):
+            if not process.is_alive() or time.monotonic() > deadline:
+                error = "" if process.errors.empty() else process.errors.get(timeout=1)[1]
+                raise RuntimeError(f"Daphne did not start.\n{error}")
+        yield LiveServer(host, process.port.value)
+    finally:
+        process.terminate()
+        process.join(timeout=10)
+        if process.is_alive():
+            process.kill()
+            process.join(timeout=10)
+
+
 @pytest.fixture(autouse=True)
 def fresh_channel_layer():
     """Each test gets a new channel layer: no groups or queued events left by another test.
 
     channel_layers creates the layer again from settings.CHANNEL_LAYERS on next use.
     """
+    from channels.layers import channel_layers
+
     channel_layers.backends.clear()
     yield
     channel_layers.backends.clear()
-
-
-@pytest.fixture(scope="session")
-def chat_server(django_db_setup):
-    """A real Daphne serving the chat and its static files on a free port, for every test.
-
-    It runs in a process of its own (tests/servers.py) on the test database's file, so it sees
-    what a test saves; learning.settings is used unchanged otherwise. Tests that use it need
-    pytest.mark.django_db(transaction=True), so that their rows are committed where the server
-    can read them.
-    """
-    from django.db import connection
-
-    from tests.servers import DaphneServer
-
-    server = DaphneServer(
-        connection.settings_dict["NAME"], application="tests.live_asgi:application"
-    ).start()
-    try:
-        yield server
-    finally:
-        server.stop()

@@ -61,11 +61,35 @@ def test_check_refuses_a_folder_without_the_chat_app(learner_copy):
     assert "chat/apps.py" in done.stderr and "startapp chat" in done.stderr
 
 
+def test_check_step_3_passes_on_the_channel_layer_lesson_and_names_a_missing_group_send(tmp_path):
+    """Step 3's tests pass on a copy of the lesson's code, and fail where group_send is gone."""
+    project = tmp_path / "my-chat"
+    shutil.copytree(ROOT / "step3_channel_layer", project, ignore=PROJECT_FILES)
+    done = make_check("STEP=3", f"DIR={project}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert " passed" in done.stdout and " failed" not in done.stdout
+
+    # A consumer that only answers its own socket, as in step 2, is what the lesson fixes.
+    consumer = project / "chat/consumers.py"
+    source = consumer.read_text()
+    broadcast = """        await self.channel_layer.group_send(
+            self.room_group_name, {"type": "chat.message", "message": saved}
+        )"""
+    assert broadcast in source
+    consumer.write_text(source.replace(broadcast, "        await self.send_json(saved)"))
+    done = make_check("STEP=3", f"DIR={project}", "ARGS=-k 'not browser'")
+    assert done.returncode != 0
+    assert (
+        "FAILED tests/test_consumers.py::"
+        "test_three_sockets_in_a_room_each_receive_a_message_exactly_once" in done.stdout
+    )
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
         (["STEP=1"], "say where your project is"),
-        (["STEP=9", "DIR=."], "STEP must be 1, 2 or 3"),
+        (["STEP=9", "DIR=."], "STEP must be 1, 2, 3 or 4"),
         (["STEP=1", "DIR=/nonexistent/my-chat"], "is not a folder"),
     ],
 )

@@ -3,30 +3,11 @@
 https://channels.readthedocs.io/en/stable/topics/consumers.html
 """
 
-import logging
-import uuid
-from urllib.parse import parse_qs
-
-from autobahn.exception import Disconnected
-from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
-from django.db import DatabaseError
 
 from . import store
-from .protocol import (
-    FrameError,
-    TokenBucket,
-    client_id_of,
-    dumps,
-    read_client_id,
-    read_frame,
-    read_message,
-    read_username,
-)
-
-logger = logging.getLogger(__name__)
+from .protocol import FrameError, dumps, read_frame, read_message, read_username
 
 
 def room_group_name(room_name):
@@ -34,202 +15,46 @@ def room_group_name(room_name):
     return f"chat_{room_name}"
 
 
-def message_event(message):
-    """The group event that delivers a saved message to every socket in its room.
-
-    The frame's JSON text is built once here, not once per member.
-    """
-    return {"type": "chat.message", "sequence": message.sequence, "text": dumps(message.to_frame())}
-
-
 class ChatConsumer(AsyncWebsocketConsumer):
     """Everyone in a room hears every message, through the room's group on the channel layer."""
 
     async def connect(self):
-        """Join the room's group, accept, send the history, and tell the room we are here."""
+        """Join the room's group, accept the handshake, then send the room's history."""
         self.room_name = self.scope["url_route"]["kwargs"]["room_name"]
         self.room_group_name = room_group_name(self.room_name)
+        # The logged-in user, or AnonymousUser: AuthMiddlewareStack read the session cookie.
         self.user = self.scope["user"]
-        self.rate_limit = TokenBucket(settings.CHAT_RATE_LIMIT)
-        query = parse_qs(self.scope["query_string"].decode("latin-1"))
-        self.member = {
-            "id": uuid.uuid4().hex,
-            "username": self.user.username if self.user.is_authenticated else guest_name(query),
-            "authenticated": self.user.is_authenticated,
-        }
-        # Join before reading the history: a message saved in between then arrives twice
-        # (and is dropped by its sequence number) rather than never.
         await self.channel_layer.group_add(self.room_group_name, self.channel_name)
-        self.joined = True
         await self.accept()
-        room = await database_sync_to_async(store.join_room)(self.room_name, self.user)
-        after = last_seen(query)
-        if after is not None and after > room.last_sequence:
-            after = None  # The browser remembers messages this database never had.
-        messages = await database_sync_to_async(store.history)(self.room_name, after)
-        self.last_sequence = messages[-1].sequence if messages else (after or 0)
-        await self.send_history(messages)
-        await self.channel_layer.group_send(
-            self.room_group_name,
-            {"type": "presence.join", "member": self.member, "channel": self.channel_name},
-        )
+        messages = await database_sync_to_async(store.history)(self.room_name)
+        await self.send_json({"type": "history", "messages": messages})
 
     async def receive(self, text_data=None, bytes_data=None):
         """Save a good message, then send it to the whole room; a bad frame gets an error."""
         try:
-            if not self.rate_limit.allow():  # Every frame counts, good or bad.
-                raise FrameError("rate_limited", "You are sending too fast: wait a moment.")
             frame = read_frame(text_data, bytes_data)
             message = read_message(frame)
+            # A logged-in user is always themselves; a guest names themselves in the frame.
             username = self.user.username if self.user.is_authenticated else read_username(frame)
-            client_id = read_client_id(frame)
-            saved, created = await self.save(message, username, client_id)
         except FrameError as error:
-            await self.send_json(error.as_frame(client_id_of(text_data)))
+            await self.send_json(error.as_frame())
             return
-        if created:
-            await self.send_to_room(saved)
-        else:
-            # A resend of a message saved before: only its sender needs to hear it again.
-            await self.send(text_data=dumps(saved.to_frame()))
-
-    async def save(self, message, username, client_id):
-        try:
-            return await database_sync_to_async(store.save_message)(
-                self.room_name,
-                message,
-                username,
-                user=self.user if self.user.is_authenticated else None,
-                client_id=client_id,
-            )
-        except DatabaseError:
-            logger.exception("Could not save a message in room %s", self.room_name)
-            detail = "The message could not be saved: send it again."
-            raise FrameError("not_saved", detail) from None
-
-    async def send_to_room(self, message):
-        """group_send a saved message; if the channel layer fails, tell its sender instead."""
-        try:
-            await self.channel_layer.group_send(self.room_group_name, message_event(message))
-        except Exception:
-            # The layer (Redis) is unreachable. The message is saved: its sender sees it now,
-            # the others from the database when they reconnect or the next message arrives.
-            logger.exception("Could not send a message to group %s", self.room_group_name)
-            await self.chat_message(message_event(message))
-            detail = "Saved, but the room could not be reached: the others will see it later."
-            await self.send_json({"type": "error", "code": "not_delivered", "detail": detail})
+        saved = await database_sync_to_async(store.save_message)(
+            self.room_name, message, username, self.user
+        )
+        # Every member of the group, this socket included, gets the event: its "type" names
+        # the method that handles it, chat.message -> chat_message().
+        await self.channel_layer.group_send(
+            self.room_group_name, {"type": "chat.message", "message": saved}
+        )
 
     async def chat_message(self, event):
-        """A saved message for this socket; a gap before it is filled from the database."""
-        sequence = event["sequence"]
-        if sequence <= self.last_sequence:
-            return  # Already sent: in the history, or while filling a gap.
-        if sequence > self.last_sequence + 1:
-            missed = await database_sync_to_async(store.messages_between)(
-                self.room_name, self.last_sequence, sequence
-            )
-            # The layer dropped events for this socket (its channel was full) or another server's
-            # event came first: the log says how often, to size the channel layer's capacity.
-            logger.info(
-                "Room %s: %d missed messages sent from the database", self.room_name, len(missed)
-            )
-            for message in missed:
-                await self.send(text_data=dumps(message.to_frame()))
-        await self.send(text_data=event["text"])
-        self.last_sequence = sequence
-
-    async def presence_join(self, event):
-        """Someone entered the room: show them, and tell them that we are here."""
-        await self.send_json({"type": "user.joined", "user": event["member"]})
-        if event["channel"] != self.channel_name:
-            try:
-                await self.channel_layer.send(
-                    event["channel"], {"type": "presence.here", "member": self.member}
-                )
-            except Exception:
-                # The newcomer's channel is full or the layer is down: it misses one name,
-                # and this socket must not close over it.
-                logger.warning("Could not answer a join in %s", self.room_name, exc_info=True)
-
-    async def presence_here(self, event):
-        """A member who was already in the room answered our join."""
-        await self.send_json({"type": "user.joined", "user": event["member"]})
-
-    async def presence_leave(self, event):
-        """Someone left the room."""
-        await self.send_json({"type": "user.left", "user": event["member"]})
+        """A saved message from the room's group: pass it on to this socket's browser."""
+        await self.send_json(event["message"])
 
     async def disconnect(self, close_code):
-        """Leave the room's group and tell the others."""
-        await self.leave_room()
-
-    async def __call__(self, scope, receive, send):
-        # Leave the group even when a handler raised: a dead channel must not stay a member.
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            await self.leave_room()
-
-    async def dispatch(self, message):
-        """Run the handler for a message's type: receive() for a frame, chat_message()...
-
-        Channels' own dispatch() first calls aclose_old_connections(): a trip to the thread
-        that runs database code, for every frame and every room message, which costs more than
-        sending the message on. This consumer reaches the database only through
-        database_sync_to_async, which closes stale connections itself, so the trip is left
-        out (docs/performance.md measures the difference).
-        """
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
-
-    async def leave_room(self):
-        if not getattr(self, "joined", False):
-            return
-        self.joined = False
-        try:
-            await self.channel_layer.group_discard(self.room_group_name, self.channel_name)
-            await self.channel_layer.group_send(
-                self.room_group_name, {"type": "presence.leave", "member": self.member}
-            )
-        except Exception:
-            # The layer (Redis) is unreachable. Redis drops a group member after group_expiry
-            # (a day), and messages sent to a channel nobody reads expire unread meanwhile.
-            logger.warning("Could not leave group %s", self.room_group_name, exc_info=True)
-
-    async def send_history(self, messages):
-        """The history in frames of at most HISTORY_LENGTH messages, each well under 1 MiB."""
-        for start in range(0, max(len(messages), 1), store.HISTORY_LENGTH):
-            chunk = messages[start : start + store.HISTORY_LENGTH]
-            await self.send_json(
-                {"type": "history", "messages": [message.to_frame() for message in chunk]}
-            )
-
-    async def send(self, text_data=None, bytes_data=None, close=False):
-        """Send a frame; a socket that closed while a room event was on its way is no error.
-
-        When many people leave at once, a presence.leave can be handled before this socket's
-        own websocket.disconnect, which is already queued: disconnect() still cleans up.
-        """
-        try:
-            await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
-        except (Disconnected, OSError):  # "Already closed", from Daphne and from uvicorn.
-            logger.debug("Room %s: a frame for a closed socket was dropped", self.room_name)
+        """Leave the room's group, so that nothing is sent to a socket that is gone."""
+        await self.channel_layer.group_discard(self.room_group_name, self.channel_name)
 
     async def send_json(self, content):
         await self.send(text_data=dumps(content))
-
-
-def guest_name(query):
-    """The display name an anonymous socket gives in its URL (?username=...), for the user list."""
-    try:
-        return read_username({"username": query.get("username", [""])[-1]})
-    except FrameError:
-        return "anonymous"
-
-
-def last_seen(query):
-    """The sequence number a reconnecting socket has seen up to (?after=...), or None."""
-    value = query.get("after", [""])[-1]
-    return int(value) if value.isascii() and value.isdigit() and len(value) < 10 else None

@@ -1,5 +1,5 @@
-"""The chat's data. Field names are the original guide's (sentBy, createdAt, created_By...),
-kept so the guide and the code read the same."""
+"""The chat's data, with the original guide's field names (sentBy, createdAt, created_By...)
+kept as they are, so that the guide and the code read the same."""
 
 from django.conf import settings
 from django.db import models
@@ -9,63 +9,39 @@ from .protocol import MAX_MESSAGE_LENGTH, MAX_USERNAME_LENGTH
 
 class Message(models.Model):
     body = models.TextField(max_length=MAX_MESSAGE_LENGTH)
-    # The sender's display name: a logged-in user's username (up to 150 characters, as
-    # Django's User allows), or the name an anonymous user typed (up to MAX_USERNAME_LENGTH).
+    # A logged-in user's username (up to 150 characters), or the name a guest typed.
     sentBy = models.CharField(max_length=150)
     createdAt = models.DateTimeField(auto_now_add=True)
-    # The logged-in user who sent it; empty for anonymous senders.
+    # The logged-in user who sent it; empty for guests.
     created_By = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="chat_messages",
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
-    # 1, 2, 3... within its room: a socket that receives 5 after 3 knows it missed 4.
-    sequence = models.PositiveIntegerField()
-    # Chosen by the browser, so that sending the same message again cannot save it twice.
-    client_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
-    # Posted by staff from the room page's announcement form.
-    announcement = models.BooleanField(default=False)
-
-    class Meta:
-        ordering = ["sequence"]
 
     def __str__(self):
         return f"{self.sentBy}: {self.body[:50]}"
 
     def to_frame(self):
-        """The message as every socket in the room receives it (SPEC.md's MESSAGE)."""
+        """The message as every socket in its room receives it."""
         return {
             "type": "chat.message",
             "id": self.id,
-            "sequence": self.sequence,
             "message": self.body,
             "username": self.sentBy,
             "authenticated": self.created_By_id is not None,
-            "announcement": self.announcement,
-            "client_id": self.client_id,
             "created_at": self.createdAt.isoformat(timespec="microseconds"),
         }
 
 
 class Room(models.Model):
-    # The first anonymous display name seen in the room.
+    # A support chat's two sides: the guest asking for help, the staff member answering.
     client = models.CharField(max_length=MAX_USERNAME_LENGTH, blank=True)
-    # The first staff user who joined the room.
     agent = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="agent_rooms",
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     messages = models.ManyToManyField(Message, blank=True, related_name="rooms")
     # The room's name, as in /chat/<url>/.
     url = models.CharField(max_length=64, unique=True)
     createdAt = models.DateTimeField(auto_now_add=True)
-    # The sequence number of the room's newest message.
-    last_sequence = models.PositiveIntegerField(default=0)
 
     def __str__(self):
         return self.url

@@ -1,12 +1,9 @@
 """What a frame from the browser must look like, and the errors it gets when it does not."""
 
 import json
-import re
-import time
 
 MAX_MESSAGE_LENGTH = 2000
 MAX_USERNAME_LENGTH = 32
-CLIENT_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class FrameError(Exception):
@@ -17,12 +14,8 @@ class FrameError(Exception):
         self.code = code
         self.detail = detail
 
-    def as_frame(self, client_id=None):
-        frame = {"type": "error", "code": self.code, "detail": self.detail}
-        if client_id is not None:
-            # Which of the browser's messages failed, when it gave the message an id.
-            frame["client_id"] = client_id
-        return frame
+    def as_frame(self):
+        return {"type": "error", "code": self.code, "detail": self.detail}
 
 
 def read_frame(text_data=None, bytes_data=None):
@@ -58,50 +51,6 @@ def read_username(frame):
     if len(username) > MAX_USERNAME_LENGTH:
         raise FrameError("invalid_username", f"A name is at most {MAX_USERNAME_LENGTH} characters.")
     return username
-
-
-def read_client_id(frame):
-    """The optional id the browser gives a message, so that a resend is recognised."""
-    client_id = frame.get("client_id")
-    if client_id is None:
-        return None
-    if not isinstance(client_id, str) or not CLIENT_ID_PATTERN.fullmatch(client_id):
-        raise FrameError(
-            "invalid_message", "client_id is 1 to 64 letters, digits, hyphens or underscores."
-        )
-    return client_id
-
-
-def client_id_of(text_data):
-    """The client_id of a frame that failed, if it had a valid one; otherwise None."""
-    try:
-        return read_client_id(read_frame(text_data))
-    except FrameError:
-        return None
-
-
-class TokenBucket:
-    """Allows `rate` frames a second on average, and bursts of up to twice that.
-
-    https://en.wikipedia.org/wiki/Token_bucket. A rate of 0 allows everything.
-    """
-
-    def __init__(self, rate):
-        self.rate = rate
-        self.capacity = 2 * rate
-        self.tokens = self.capacity
-        self.updated = time.monotonic()
-
-    def allow(self):
-        if not self.rate:
-            return True
-        now = time.monotonic()
-        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
 
 
 def is_text(value):

@@ -1,74 +1,21 @@
-"""Reading and writing the chat's rooms and messages: plain, synchronous Django ORM code.
-
-Consumers call these through database_sync_to_async; views call them directly.
-"""
-
-from django.db import IntegrityError, transaction
-from django.db.models import F
+"""The chat's database code, plain and synchronous: the consumer runs it with
+database_sync_to_async, and the announcement view calls it directly."""
 
 from .models import Message, Room
 
 HISTORY_LENGTH = 50
-# A socket that reconnects is sent at most this many of the messages it missed.
-MAX_REPLAY = 1000
 
 
-def join_room(room_name, user):
-    """The room (created on first use); a staff user becomes its agent if it has none."""
+def history(room_name):
+    """The room's last HISTORY_LENGTH messages, oldest first, as frames."""
+    latest = Message.objects.filter(rooms__url=room_name).order_by("-id")
+    return [message.to_frame() for message in reversed(latest[:HISTORY_LENGTH])]
+
+
+def save_message(room_name, body, username, user):
+    """Save a message in its room (created on first use) and return it as a frame."""
     room, _ = Room.objects.get_or_create(url=room_name)
-    if user.is_staff and room.agent_id is None:
-        Room.objects.filter(pk=room.pk, agent=None).update(agent=user)
-    return room
-
-
-def history(room_name, after=None):
-    """What a socket is shown on connecting, oldest first.
-
-    The room's last HISTORY_LENGTH messages; or, for a socket that reconnects having seen
-    messages up to sequence `after`, every message since then (at most MAX_REPLAY).
-    """
-    messages = Message.objects.filter(rooms__url=room_name).order_by("-sequence")
-    if after is None:
-        return list(reversed(messages[:HISTORY_LENGTH]))
-    return list(reversed(messages.filter(sequence__gt=after)[:MAX_REPLAY]))
-
-
-def messages_between(room_name, after, before):
-    """The room's messages numbered after `after` and before `before`, oldest first."""
-    return list(
-        Message.objects.filter(
-            rooms__url=room_name, sequence__gt=after, sequence__lt=before
-        ).order_by("sequence")
-    )
-
-
-def save_message(room_name, body, username, user=None, client_id=None, announcement=False):
-    """Save a message in its room with the room's next sequence number.
-
-    Returns (message, created). A client_id that was saved before returns that first message
-    and False, so a browser that sends the same message twice does not save it twice.
-    """
-    if client_id and (earlier := Message.objects.filter(client_id=client_id).first()):
-        return earlier, False
-    try:
-        with transaction.atomic():
-            room, _ = Room.objects.get_or_create(url=room_name)
-            Room.objects.filter(pk=room.pk).update(last_sequence=F("last_sequence") + 1)
-            room.refresh_from_db(fields=["last_sequence"])
-            message = Message.objects.create(
-                body=body,
-                sentBy=username,
-                created_By=user,
-                sequence=room.last_sequence,
-                client_id=client_id,
-                announcement=announcement,
-            )
-            room.messages.add(message)
-            if user is None and not room.client:
-                Room.objects.filter(pk=room.pk, client="").update(client=username)
-    except IntegrityError:
-        # Another server saved the same client_id between our check and our insert.
-        if client_id and (earlier := Message.objects.filter(client_id=client_id).first()):
-            return earlier, False
-        raise
-    return message, True
+    sender = user if user.is_authenticated else None
+    message = Message.objects.create(body=body, sentBy=username, created_By=sender)
+    room.messages.add(message)
+    return message.to_frame()

@@ -5,10 +5,10 @@ from channels.layers import get_channel_layer
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST
 
 from . import store
-from .consumers import message_event, room_group_name
+from .consumers import room_group_name
 from .converters import RoomNameConverter
 from .protocol import FrameError, read_message
 
@@ -28,7 +28,6 @@ def lobby(request):
     return render(request, "chat/index.html", {"error": error})
 
 
-@require_GET
 def room(request, room_name):
     """A room. Its messages come and go over the WebSocket that room.js opens."""
     return render(request, "chat/room.html", {"room_name": room_name})
@@ -43,11 +42,9 @@ def announce(request, room_name):
         text = read_message(request.POST)
     except FrameError as error:
         return HttpResponseBadRequest(error.detail)
-    message, _ = store.save_message(
-        room_name, text, request.user.username, user=request.user, announcement=True
-    )
+    saved = store.save_message(room_name, text, request.user.username, request.user)
     # group_send is a coroutine; async_to_sync runs it to completion from this sync view.
     async_to_sync(get_channel_layer().group_send)(
-        room_group_name(room_name), message_event(message)
+        room_group_name(room_name), {"type": "chat.message", "message": saved}
     )
     return redirect("chat:room", room_name=room_name)

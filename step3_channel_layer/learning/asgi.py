@@ -3,7 +3,6 @@
 https://channels.readthedocs.io/en/stable/topics/routing.html
 """
 
-import gc
 import os
 
 from channels.auth import AuthMiddlewareStack
@@ -28,10 +27,3 @@ application = ProtocolTypeRouter(
         ),
     }
 )
-
-# Everything loaded so far (Django, the apps, the routes) lives as long as the server. Freezing
-# it keeps the garbage collector's full passes from walking all of it again and again: those
-# passes made the slowest messages slow (docs/performance.md).
-# https://docs.python.org/3/library/gc.html#gc.freeze
-gc.collect()
-gc.freeze()

@@ -3,49 +3,17 @@
 https://docs.djangoproject.com/en/5.2/topics/settings/
 """
 
-import os
-import warnings
 from pathlib import Path
-
-from django.core.exceptions import ImproperlyConfigured
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-
-def env_flag(name, default):
-    """A yes/no setting from the environment: 1/true/yes/on or 0/false/no/off."""
-    value = os.environ.get(name, "").strip().lower()
-    if not value:
-        return default
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise ImproperlyConfigured(f"{name} must be one of 1/true/yes/on or 0/false/no/off.")
-
-
-DEBUG = env_flag("DJANGO_DEBUG", True)
-
 # A development key: never use it on a server that other people can reach.
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
-if not SECRET_KEY:
-    SECRET_KEY = "django-insecure-workshop-key-for-local-development-only"
-    if not DEBUG:
-        warnings.warn("DJANGO_SECRET_KEY is not set: using the development key.", stacklevel=1)
+SECRET_KEY = "django-insecure-workshop-key-for-local-development-only"
+
+DEBUG = True
 
 # Hosts this site answers to; the WebSocket origin check uses the same list.
-ALLOWED_HOSTS = [
-    host.strip()
-    for host in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
-    if host.strip()
-]
-
-# Behind HTTPS (DJANGO_HTTPS=1, with the proxy's X-Forwarded-Proto passed on): redirect plain
-# HTTP to HTTPS and send the session and CSRF cookies over HTTPS only.
-# https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/
-HTTPS = env_flag("DJANGO_HTTPS", False)
-SECURE_SSL_REDIRECT = SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+ALLOWED_HOSTS = ["localhost", "127.0.0.1", "[::1]"]
 
 INSTALLED_APPS = [
     # Daphne first: its runserver replaces Django's and serves HTTP and WebSockets (ASGI).
@@ -91,77 +59,19 @@ WSGI_APPLICATION = "learning.wsgi.application"
 # What Daphne serves: HTTP and WebSocket routing, in learning/asgi.py.
 ASGI_APPLICATION = "learning.asgi.application"
 
-# The channel layer carries messages between consumers: in this process by default, or
-# through Redis (REDIS_URL) so that several server processes share the same groups.
+# The channel layer carries messages between consumers, here inside this one server process.
+# Without it, self.channel_layer is None and a consumer can only talk to its own socket.
 # https://channels.readthedocs.io/en/stable/topics/channel_layers.html
-# A member's channel holds up to `capacity` messages; past that, group_send drops silently.
-CHANNEL_LAYER_CAPACITY = 1000
-REDIS_URL = os.environ.get("REDIS_URL", "")
-# memory, redis (channels_redis's RedisChannelLayer) or redis-pubsub (its RedisPubSubChannelLayer).
-CHANNEL_LAYER = os.environ.get("CHANNEL_LAYER", "") or ("redis" if REDIS_URL else "memory")
-if CHANNEL_LAYER in ("redis", "redis-pubsub") and not REDIS_URL:
-    raise ImproperlyConfigured(f"CHANNEL_LAYER={CHANNEL_LAYER} needs REDIS_URL.")
-# Each host dict holds keyword arguments for redis-py's connection pool.
-# https://redis.readthedocs.io/en/stable/connections.html
-REDIS_HOSTS = [
-    {
-        "address": REDIS_URL,
-        # redis-py 8 gives up on a reply after 5 s, but the layer waits longer than that for
-        # messages to a quiet room: no timeout, so idle sockets stay open.
-        "socket_timeout": None,
-        # After Redis restarts, pooled connections are dead: retry once on a new connection.
-        "retry_on_error": [RedisConnectionError],
-        # redis-py's pool allows 100 connections; a room of 200 joining at once needs more.
-        "max_connections": 1000,
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels.layers.InMemoryChannelLayer",
     }
-]
-if CHANNEL_LAYER == "redis":
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # One Redis queue holds the messages for every socket of a server process, so
-            # this capacity is per process, not per socket as in memory.
-            "CONFIG": {"hosts": REDIS_HOSTS, "capacity": 100 * CHANNEL_LAYER_CAPACITY},
-        }
-    }
-elif CHANNEL_LAYER == "redis-pubsub":
-    # Redis pub/sub: no queues in Redis and no capacity; a message reaches whoever listens now.
-    # https://github.com/django/channels_redis
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": REDIS_HOSTS},
-        }
-    }
-elif CHANNEL_LAYER == "memory":
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
-            "CONFIG": {"capacity": CHANNEL_LAYER_CAPACITY},
-        }
-    }
-else:
-    raise ImproperlyConfigured("CHANNEL_LAYER must be memory, redis or redis-pubsub.")
-
-# Frames per second one socket may send (a token bucket holding twice that); 0 turns it off.
-CHAT_RATE_LIMIT = float(os.environ.get("CHAT_RATE_LIMIT", "5"))
-if CHAT_RATE_LIMIT < 0:
-    raise ImproperlyConfigured("CHAT_RATE_LIMIT must be 0 (no limit) or more.")
+}
 
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": BASE_DIR / "db.sqlite3",
-        # Keep the connection open between messages instead of opening one per save.
-        "CONN_MAX_AGE": None,
-        "OPTIONS": {
-            # Take the write lock when a transaction starts, so two servers saving at once
-            # wait for each other instead of failing with "database is locked".
-            "transaction_mode": "IMMEDIATE",
-            "timeout": 20,
-            # Readers do not block the writer: https://www.sqlite.org/wal.html
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-        },
         # Tests get a file of their own, so a test server in another process can share it
         # and the development database is never wiped.
         "TEST": {"NAME": BASE_DIR / "test_db.sqlite3"},
@@ -182,11 +92,6 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-if not DEBUG:
-    # runserver serves the static files in DEBUG; in production WhiteNoise serves the copies
-    # that `manage.py collectstatic` put in STATIC_ROOT. It goes right after SecurityMiddleware:
-    # https://whitenoise.readthedocs.io/en/stable/django.html
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -1,13 +1,12 @@
-"""Helpers for talking to the chat's sockets with Channels' WebsocketCommunicator.
+"""Helpers for talking to the chat's socket with Channels' WebsocketCommunicator.
 
 https://channels.readthedocs.io/en/stable/topics/testing.html#websocketcommunicator
 """
 
-from urllib.parse import urlencode
-
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.test import AsyncClient
 
 from chat import store
@@ -18,63 +17,18 @@ from learning.asgi import application
 TIMEOUT = 5
 # A page of this site opened the socket: AllowedHostsOriginValidator lets it through.
 ORIGIN = (b"origin", b"http://localhost")
-PRESENCE_TYPES = {"user.joined", "user.left"}
+MESSAGE_KEYS = {"type", "id", "message", "username", "authenticated", "created_at"}
 
 
-async def open_socket(room="lobby", username="alice", headers=(), origin=ORIGIN, after=None):
-    """An open socket in the room whose history frame has been read (kept in .history).
-
-    `username` goes in the URL, as room.js does, to name the socket in the user list; `after`
-    is the last sequence number a reconnecting page has seen.
-    """
-    parameters = {"username": username, "after": after}
-    query = urlencode({key: value for key, value in parameters.items() if value is not None})
-    communicator = WebsocketCommunicator(
-        application, f"/ws/chat/{room}/?{query}", headers=[origin, *headers]
-    )
+async def connect(room="lobby", headers=(ORIGIN,)):
+    """An open socket in the room whose history frame has been read (kept in .history)."""
+    communicator = WebsocketCommunicator(application, f"/ws/chat/{room}/", headers=list(headers))
     connected, _ = await communicator.connect(timeout=TIMEOUT)
     assert connected
     history = await communicator.receive_json_from(timeout=TIMEOUT)
     assert history["type"] == "history"
     communicator.history = history["messages"]
     return communicator
-
-
-async def next_frame(communicator, frame_type="chat.message"):
-    """The next frame of this type (None: of any type but presence).
-
-    Presence frames on the way are skipped; any other frame fails the test.
-    """
-    while True:
-        frame = await communicator.receive_json_from(timeout=TIMEOUT)
-        presence = frame["type"] in PRESENCE_TYPES
-        if frame["type"] == frame_type or (frame_type is None and not presence):
-            return frame
-        assert frame["type"] in PRESENCE_TYPES, f"expected {frame_type}, got {frame}"
-
-
-async def frames_left(communicator, timeout=0.3):
-    """Every frame the socket still receives within `timeout` seconds of quiet, in order."""
-    frames = []
-    while not await communicator.receive_nothing(timeout=timeout):
-        frames.append(await communicator.receive_json_from(timeout=TIMEOUT))
-    return frames
-
-
-async def hears_no_message(communicator, timeout=0.3):
-    """True if no chat message and no error arrives within `timeout` (presence may)."""
-    frames = await frames_left(communicator, timeout)
-    return all(frame["type"] in PRESENCE_TYPES for frame in frames)
-
-
-async def send_raw(communicator, kind, payload):
-    """Send a frame as Daphne would deliver it (send_to() refuses an empty text frame)."""
-    await communicator.send_input({"type": "websocket.receive", kind: payload})
-
-
-async def close_all(*communicators):
-    for communicator in communicators:
-        await communicator.disconnect()
 
 
 async def login_cookie(user):
@@ -85,16 +39,21 @@ async def login_cookie(user):
     return (b"cookie", f"{name}={client.cookies[name].value}".encode())
 
 
-@database_sync_to_async
-def save_messages(room, bodies, username="bob"):
-    """Save messages straight into the database, as another server would: no group event."""
-    return [store.save_message(room, body, username)[0] for body in bodies]
+async def saved(room="lobby"):
+    """(sentBy, body) of every message saved in the room, oldest first."""
+    return [
+        (message.sentBy, message.body)
+        async for message in Message.objects.filter(rooms__url=room).order_by("id")
+    ]
 
 
 @database_sync_to_async
-def saved_bodies(room=None):
-    """The bodies of the saved messages (of one room, if given), in the room's order."""
-    messages = Message.objects.order_by("sequence", "id")
-    if room is not None:
-        messages = messages.filter(rooms__url=room)
-    return list(messages.values_list("body", flat=True))
+def save(room, bodies, username="bob"):
+    """Save messages straight into the database, with no group event."""
+    for body in bodies:
+        store.save_message(room, body, username, AnonymousUser())
+
+
+async def send_raw(communicator, kind, payload):
+    """Send a frame as a server would deliver it (send_to() refuses an empty text frame)."""
+    await communicator.send_input({"type": "websocket.receive", kind: payload})

@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.test import AsyncClient
 
 from chat.models import Message
-from tests.sockets import close_all, frames_left, hears_no_message, next_frame, open_socket
+from tests.sockets import TIMEOUT, connect, saved
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,36 +20,38 @@ async def logged_in_client(username, is_staff):
     return client, user
 
 
-async def test_an_announcement_from_staff_reaches_connected_sockets_live_and_is_saved():
+async def test_an_announcement_from_staff_reaches_the_rooms_sockets_live_and_is_saved():
     """A staff POST to /chat/lobby/announce/: the lobby's sockets get it at once; it is saved."""
-    alice = await open_socket(username="alice")
-    bob = await open_socket(username="bob")
-    eve = await open_socket("elsewhere", username="eve")
-    await next_frame(eve, "user.joined")
+    alice = await connect()
+    bob = await connect()
+    outsider = await connect("elsewhere")
     client, staff = await logged_in_client("anna", is_staff=True)
 
     response = await client.post("/chat/lobby/announce/", {"message": "  Lunch at noon. "})
     assert response.status_code == 302
     assert response["Location"] == "/chat/lobby/"
 
-    frame = await next_frame(alice)
-    assert await next_frame(bob) == frame
-    assert (frame["message"], frame["username"]) == ("Lunch at noon.", "anna")
-    assert (frame["announcement"], frame["authenticated"]) == (True, True)
+    frame = await alice.receive_json_from(timeout=TIMEOUT)
+    assert await bob.receive_json_from(timeout=TIMEOUT) == frame
+    assert (frame["message"], frame["username"], frame["authenticated"]) == (
+        "Lunch at noon.",
+        "anna",
+        True,
+    )
     message = await Message.objects.aget(id=frame["id"])
-    assert (message.announcement, message.created_By_id) == (True, staff.id)
-    assert [room.url async for room in message.rooms.all()] == ["lobby"]
+    assert message.created_By_id == staff.id
     # The announcement is part of the room's history too, and only of that room's.
-    carol = await open_socket(username="carol")
+    carol = await connect()
     assert carol.history == [frame]
-    assert await frames_left(eve) == []
-    await close_all(alice, bob, carol, eve)
+    assert await outsider.receive_nothing()
+    for communicator in (alice, bob, carol, outsider):
+        await communicator.disconnect()
 
 
 @pytest.mark.parametrize("who", ["anonymous", "logged in, not staff"])
 async def test_someone_who_is_not_staff_is_refused_and_nothing_is_saved(who):
     """Only staff may announce: anyone else gets 403, and nothing is saved or sent."""
-    alice = await open_socket(username="alice")
+    alice = await connect()
     if who == "anonymous":
         client = AsyncClient()
     else:
@@ -57,17 +59,21 @@ async def test_someone_who_is_not_staff_is_refused_and_nothing_is_saved(who):
 
     response = await client.post("/chat/lobby/announce/", {"message": "I am in charge now"})
     assert response.status_code == 403
-    assert await hears_no_message(alice)
-    assert await Message.objects.acount() == 0
+    assert await alice.receive_nothing()
+    assert await saved() == []
     await alice.disconnect()
 
 
-async def test_a_blank_announcement_is_refused():
-    """An announcement follows the rules of a message: blank is a 400, and nothing is saved."""
+async def test_a_blank_or_too_long_announcement_is_refused_with_the_reason():
+    """An announcement follows the rules of a message: 400 with the reason, nothing saved."""
     client, _ = await logged_in_client("anna", is_staff=True)
-    response = await client.post("/chat/lobby/announce/", {"message": "   "})
-    assert response.status_code == 400
-    assert await Message.objects.acount() == 0
+    blank = await client.post("/chat/lobby/announce/", {"message": "   "})
+    assert blank.status_code == 400
+    assert "some text" in blank.text
+    too_long = await client.post("/chat/lobby/announce/", {"message": "x" * 2001})
+    assert too_long.status_code == 400
+    assert "2000 characters" in too_long.text
+    assert await saved() == []
 
 
 async def test_an_announcement_needs_post_and_a_csrf_token():
@@ -78,7 +84,7 @@ async def test_an_announcement_needs_post_and_a_csrf_token():
     strict.cookies = client.cookies
     response = await strict.post("/chat/lobby/announce/", {"message": "forged"})
     assert response.status_code == 403
-    assert await Message.objects.acount() == 0
+    assert await saved() == []
 
 
 async def test_the_room_page_shows_the_announcement_form_to_staff_only():

@@ -1,5 +1,5 @@
 """The room's socket protocol, spoken to the real routing (learning.asgi.application) without a
-server: history, one group per room, saving before sending, identity, the origin check, errors.
+server: the history, one group per room, saving before sending, identity, the origin check.
 
 https://channels.readthedocs.io/en/stable/topics/testing.html#websocketcommunicator
 """
@@ -11,298 +11,196 @@ import pytest
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
-from django.db import DatabaseError
-from django.test import override_settings
 
-from chat import store
-from chat.consumers import message_event
 from chat.models import Message, Room
 from learning.asgi import application
 from tests.sockets import (
+    MESSAGE_KEYS,
     ORIGIN,
     TIMEOUT,
-    close_all,
-    frames_left,
-    hears_no_message,
+    connect,
     login_cookie,
-    next_frame,
-    open_socket,
-    save_messages,
-    saved_bodies,
+    save,
+    saved,
     send_raw,
 )
 
 # Consumers save through their own database connections: tests must commit, not roll back.
 pytestmark = pytest.mark.django_db(transaction=True)
 
-MESSAGE_KEYS = {
-    "type",
-    "id",
-    "sequence",
-    "message",
-    "username",
-    "authenticated",
-    "announcement",
-    "client_id",
-    "created_at",
-}
-ONE_MIB = 1024 * 1024
+# The history
 
 
-# History
-
-
-async def test_a_new_socket_first_receives_the_history_then_its_own_arrival():
-    """The first frame is the history (empty in a new room); then the socket sees itself join."""
-    alice = await open_socket(username="alice")
-    assert alice.history == []
-    joined = await alice.receive_json_from(timeout=TIMEOUT)
-    assert joined["type"] == "user.joined"
-    assert joined["user"]["username"] == "alice"
-    assert await alice.receive_nothing()
-    await alice.disconnect()
-
-
-async def test_the_history_is_the_last_50_messages_oldest_first():
-    """55 saved messages: a new socket is shown the newest 50, in the order they were sent."""
-    await save_messages("lobby", [f"message {n}" for n in range(1, 56)])
-    alice = await open_socket()
-    assert [message["message"] for message in alice.history] == [
-        f"message {n}" for n in range(6, 56)
-    ]
-    assert [message["sequence"] for message in alice.history] == list(range(6, 56))
-    assert all(message.keys() == MESSAGE_KEYS for message in alice.history)
-    await alice.disconnect()
-
-
-async def test_history_after_a_reconnect_has_the_message():
-    """A message sent, the socket closed: the socket that comes back finds it in its history."""
-    alice = await open_socket()
-    await alice.send_json_to({"message": "remember me", "username": "alice"})
-    live = await next_frame(alice)
-    await alice.disconnect()
-
-    again = await open_socket()
-    # The same frame as the one that arrived live, id and time included.
-    assert again.history == [live]
-    await again.disconnect()
-
-
-async def test_a_reconnect_with_after_gets_only_what_it_missed():
-    """?after=N (room.js sends the last sequence it showed) replays only the messages after N."""
-    await save_messages("lobby", ["one", "two", "three"])
-    alice = await open_socket(after=1)
-    assert [message["message"] for message in alice.history] == ["two", "three"]
-    # A number this room never reached (the database was reset): the ordinary history instead.
-    bob = await open_socket(after=99)
-    assert [message["message"] for message in bob.history] == ["one", "two", "three"]
-    await close_all(alice, bob)
-
-
-@pytest.mark.parametrize("after", ["²", "٣", "-1", "1.5", "abc", "9" * 20, ""])
-async def test_an_after_that_is_not_a_plain_number_gets_the_ordinary_history(after):
-    """?after= is only understood as ASCII digits; anything else is ignored, never a crash."""
-    await save_messages("lobby", ["one", "two"])
-    alice = await open_socket(after=after)
-    assert [message["message"] for message in alice.history] == ["one", "two"]
-    await alice.disconnect()
-
-
-@pytest.mark.parametrize(
-    "character",
-    ["😀", "\x01", '"'],
-    ids=["emoji, 4 bytes in UTF-8", "control character, escaped to 6 bytes", "quote, escaped"],
-)
-async def test_history_of_50_longest_messages_stays_under_1_mib(character):
-    """50 messages of 2,000 of the costliest characters still make a history frame under 1 MiB."""
-    await save_messages("lobby", [character * 2000] * 50)
+async def test_a_new_socket_first_receives_the_history_of_its_room_and_nothing_else():
+    """On connect the server sends one frame, unasked: the room's history (empty at first)."""
     communicator = WebsocketCommunicator(application, "/ws/chat/lobby/", headers=[ORIGIN])
-    assert (await communicator.connect(timeout=TIMEOUT))[0]
-
-    text = await communicator.receive_from(timeout=TIMEOUT)
-    # Daphne's limit is on the frame's bytes, so measure the UTF-8 encoding, not the characters.
-    assert len(text.encode("utf-8")) < ONE_MIB
-    history = json.loads(text)
-    assert len(history["messages"]) == 50
-    assert all(message["message"] == character * 2000 for message in history["messages"])
-    if character == "😀":
-        # Escaped as \ud83d\ude00 (Python's default), the same frame would be over the limit.
-        assert len(json.dumps(history).encode("utf-8")) > ONE_MIB
+    connected, _ = await communicator.connect(timeout=TIMEOUT)
+    assert connected
+    assert await communicator.receive_json_from(timeout=TIMEOUT) == {
+        "type": "history",
+        "messages": [],
+    }
+    assert await communicator.receive_nothing()
     await communicator.disconnect()
 
 
-# One group per room
+async def test_the_history_is_the_rooms_last_50_messages_oldest_first():
+    """55 messages saved: a newcomer gets numbers 6 to 55 in one frame, and none of another room."""
+    await save("lobby", [f"message {number}" for number in range(1, 56)])
+    await save("elsewhere", ["not for the lobby"])
+    communicator = await connect()
+    assert [message["message"] for message in communicator.history] == [
+        f"message {number}" for number in range(6, 56)
+    ]
+    assert all(message.keys() == MESSAGE_KEYS for message in communicator.history)
+    await communicator.disconnect()
 
 
-async def test_three_sockets_in_a_room_receive_a_message_exactly_once():
-    """One message, three sockets: each receives it once, the sender included."""
-    alice, bob, carol = [await open_socket(username=name) for name in ("alice", "bob", "carol")]
-    await alice.send_json_to({"message": "hello, room", "username": "alice"})
-
-    frames = [await next_frame(socket) for socket in (alice, bob, carol)]
-    assert frames[0] == frames[1] == frames[2]
-    assert frames[0].keys() == MESSAGE_KEYS
-    assert (frames[0]["message"], frames[0]["username"]) == ("hello, room", "alice")
-    assert frames[0]["authenticated"] is False
-    for socket in (alice, bob, carol):
-        assert await hears_no_message(socket)
-    await close_all(alice, bob, carol)
+@pytest.mark.parametrize("character", ["x", "👋"])
+async def test_a_history_of_50_longest_messages_stays_under_1_mib(character):
+    """The history frame is sent as UTF-8 characters, so even 50 emoji messages fit in 1 MiB."""
+    await save("lobby", [character * 2000] * 50)
+    communicator = WebsocketCommunicator(application, "/ws/chat/lobby/", headers=[ORIGIN])
+    await communicator.connect(timeout=TIMEOUT)
+    text = (await communicator.receive_output(timeout=TIMEOUT))["text"]
+    assert len(json.loads(text)["messages"]) == 50
+    assert len(text.encode("utf-8")) < 1024 * 1024
+    await communicator.disconnect()
 
 
-async def test_three_senders_at_once_every_socket_gets_every_message_once_in_order():
-    """15 messages sent at the same time from 3 sockets: every socket gets all 15, in one order."""
-    names = ("alice", "bob", "carol")
-    sockets = [await open_socket(username=name) for name in names]
-    for n in range(5):
-        for name, socket in zip(names, sockets, strict=True):
-            await socket.send_json_to({"message": f"{name} {n}", "username": name})
+# Everyone in the room, and only the room
 
-    received = [[await next_frame(socket) for _ in range(15)] for socket in sockets]
-    # The same 15 frames, in the same order, on every socket: the order they were saved in.
-    assert received[0] == received[1] == received[2]
-    assert [frame["sequence"] for frame in received[0]] == list(range(1, 16))
-    assert [frame["message"] for frame in received[0]] == await saved_bodies("lobby")
-    # Each sender's messages keep the order they were sent in.
-    for name in names:
-        mine = [frame["message"] for frame in received[0] if frame["username"] == name]
-        assert mine == [f"{name} {n}" for n in range(5)]
-    for socket in sockets:
-        assert await hears_no_message(socket)
-    await close_all(*sockets)
+
+async def test_three_sockets_in_a_room_each_receive_a_message_exactly_once():
+    """group_send reaches every member of the room's group, the sender included, once."""
+    alice, bob, carol = [await connect() for _ in range(3)]
+    await alice.send_json_to({"message": "  hello, room  ", "username": "alice"})
+
+    for communicator in (alice, bob, carol):
+        frame = await communicator.receive_json_from(timeout=TIMEOUT)
+        assert frame.keys() == MESSAGE_KEYS
+        assert frame["type"] == "chat.message"
+        assert (frame["message"], frame["username"], frame["authenticated"]) == (
+            "hello, room",
+            "alice",
+            False,
+        )
+        assert await communicator.receive_nothing()
+        await communicator.disconnect()
+
+
+async def test_three_senders_at_once_every_socket_gets_every_message_once_in_the_same_order():
+    """Messages sent at the same moment reach every socket once each, in one shared order."""
+    sockets = [await connect() for _ in range(3)]
+    await asyncio.gather(
+        *(
+            communicator.send_json_to({"message": f"{name} {number}", "username": name})
+            for number in range(5)
+            for name, communicator in zip(("alice", "bob", "carol"), sockets, strict=True)
+        )
+    )
+    orders = []
+    for communicator in sockets:
+        frames = [await communicator.receive_json_from(timeout=TIMEOUT) for _ in range(15)]
+        assert await communicator.receive_nothing()
+        orders.append([frame["id"] for frame in frames])
+    assert len(set(orders[0])) == 15
+    assert orders[0] == orders[1] == orders[2] == sorted(orders[0])
+    assert len(await saved()) == 15
+    for communicator in sockets:
+        await communicator.disconnect()
 
 
 async def test_a_socket_in_another_room_hears_nothing():
-    """Each room is its own group: a socket in another room hears no message and no arrival."""
-    eve = await open_socket("elsewhere", username="eve")
-    await next_frame(eve, "user.joined")  # her own arrival
-    alice = await open_socket("lobby", username="alice")
-    await alice.send_json_to({"message": "only for the lobby", "username": "alice"})
-    await next_frame(alice)
+    """Each room is its own group: chat_lobby's messages never reach chat_elsewhere."""
+    alice = await connect("lobby")
+    outsider = await connect("elsewhere")
+    await alice.send_json_to({"message": "lobby only", "username": "alice"})
+    assert (await alice.receive_json_from(timeout=TIMEOUT))["message"] == "lobby only"
+    assert await outsider.receive_nothing()
+    assert await saved("elsewhere") == []
+    await alice.disconnect()
+    await outsider.disconnect()
 
-    assert await frames_left(eve) == []
-    assert await saved_bodies("elsewhere") == []
-    await close_all(alice, eve)
 
-
-async def test_a_message_is_saved_in_its_room_before_anyone_receives_it(monkeypatch):
+async def test_a_message_is_saved_in_its_room_before_it_is_sent_to_the_group(monkeypatch):
     """At the moment the message goes to the group, it is already a row in Room.messages."""
     layer = get_channel_layer()
     group_send = layer.group_send
     saved_when_sent = []
 
     async def group_send_checking_the_database(group, event):
-        if event["type"] == "chat.message":
-            room = await Room.objects.aget(url="lobby")
-            saved_when_sent.append(await room.messages.filter(sequence=event["sequence"]).aexists())
+        room = await Room.objects.aget(url="lobby")
+        saved_when_sent.append(await room.messages.filter(id=event["message"]["id"]).aexists())
         await group_send(group, event)
 
     monkeypatch.setattr(layer, "group_send", group_send_checking_the_database)
-    alice = await open_socket()
-    bob = await open_socket(username="bob")
+    alice = await connect()
     await alice.send_json_to({"message": "saved first", "username": "alice"})
-    frame = await next_frame(bob)
+    frame = await alice.receive_json_from(timeout=TIMEOUT)
 
     assert saved_when_sent == [True]
     message = await Message.objects.aget(id=frame["id"])
-    assert (message.body, message.sentBy, message.sequence) == ("saved first", "alice", 1)
-    assert [room.url async for room in message.rooms.all()] == ["lobby"]
-    await close_all(alice, bob)
-
-
-async def test_a_client_cannot_choose_the_event_type_sent_to_the_group():
-    """A frame that names a group event type is still just a chat message."""
-    alice = await open_socket()
-    bob = await open_socket(username="bob")
-    frame = {
-        "type": "presence.leave",
-        "member": {"id": "x", "username": "bob", "authenticated": False},
-        "message": "hi",
-        "username": "alice",
-    }
-    await alice.send_json_to(frame)
-
-    # Bob hears the message, and nobody leaving.
-    received = [frame for frame in await frames_left(bob) if frame["type"] != "user.joined"]
-    assert [(frame["type"], frame.get("message")) for frame in received] == [("chat.message", "hi")]
-    await close_all(alice, bob)
-
-
-# Missed and repeated messages
-
-
-async def test_a_missed_group_event_is_filled_from_the_database_exactly_once():
-    """Events 1 and 2 lost, 3 arrives: the socket sends 1, 2, 3 once; late 2 and 3 are dropped."""
-    alice = await open_socket()
-    layer = get_channel_layer()
-    # Three messages saved without their group events, as if those had been lost on the way.
-    one, two, three = await save_messages("lobby", ["one", "two", "three"])
-    await layer.group_send("chat_lobby", message_event(three))
-
-    frames = [await next_frame(alice) for _ in range(3)]
-    assert [(frame["sequence"], frame["message"]) for frame in frames] == [
-        (1, "one"),
-        (2, "two"),
-        (3, "three"),
-    ]
-    # The lost events turn up late after all: the socket has sent them, so it drops them.
-    await layer.group_send("chat_lobby", message_event(two))
-    await layer.group_send("chat_lobby", message_event(three))
-    assert await hears_no_message(alice)
+    assert (message.body, message.sentBy, message.created_By_id) == ("saved first", "alice", None)
+    assert frame["created_at"] == message.createdAt.isoformat(timespec="microseconds")
     await alice.disconnect()
 
 
-async def test_a_resend_with_the_same_client_id_is_saved_once():
-    """The same client_id twice (a browser resending after a reconnect): one row, one broadcast."""
-    alice = await open_socket()
-    bob = await open_socket(username="bob")
-    frame = {"message": "only once", "username": "alice", "client_id": "a1b2-c3"}
-    await alice.send_json_to(frame)
-    first = await next_frame(alice)
-    assert first["client_id"] == "a1b2-c3"
-    assert await next_frame(bob) == first
-
-    # Sent again, on the same socket and from a new one: only the sender hears it again.
-    await alice.send_json_to(frame)
-    assert await next_frame(alice) == first
-    again = await open_socket()
-    await again.send_json_to(frame)
-    assert await next_frame(again) == first
-    assert await hears_no_message(bob)
-    assert await saved_bodies() == ["only once"]
-    await close_all(alice, bob, again)
+async def test_a_frame_cannot_choose_the_event_type_or_the_fields_of_the_message():
+    """A frame that names a group event type, an id or authenticated is still just a message."""
+    alice = await connect()
+    await alice.send_json_to(
+        {"type": "chat.message", "id": 999, "authenticated": True, "message": "hi", "username": "a"}
+    )
+    frame = await alice.receive_json_from(timeout=TIMEOUT)
+    assert (frame["type"], frame["message"], frame["authenticated"]) == (
+        "chat.message",
+        "hi",
+        False,
+    )
+    assert frame["id"] != 999
+    assert await alice.receive_nothing()
+    await alice.disconnect()
 
 
-# Identity
+async def test_a_socket_that_closes_leaves_its_rooms_group():
+    """disconnect() discards the channel: group_send no longer writes to a socket that is gone."""
+    layer = get_channel_layer()
+    alice = await connect()
+    bob = await connect()
+    assert len(layer.groups["chat_lobby"]) == 2
+    await bob.disconnect()
+    assert len(layer.groups["chat_lobby"]) == 1
+    await alice.disconnect()
+    assert "chat_lobby" not in layer.groups
+
+
+# Who sent it
 
 
 async def test_a_logged_in_user_is_their_username_whatever_the_frame_claims():
-    """With a session cookie, the frame's username is ignored: the message is the user's."""
-    user = await get_user_model().objects.acreate_user("alice", password="unused-password")
-    alice = await open_socket(username="mallory", headers=[await login_cookie(user)])
-    bob = await open_socket(username="bob")
-    await alice.send_json_to({"message": "it is me", "username": "mallory"})
-
-    frame = await next_frame(bob)
+    """The session cookie decides: the frame's username is ignored for a logged-in user."""
+    alice = await get_user_model().objects.acreate_user("alice", password="x-secret-1")
+    communicator = await connect(headers=[ORIGIN, await login_cookie(alice)])
+    await communicator.send_json_to({"message": "it is me", "username": "admin"})
+    frame = await communicator.receive_json_from(timeout=TIMEOUT)
     assert (frame["username"], frame["authenticated"]) == ("alice", True)
     message = await Message.objects.aget(id=frame["id"])
-    assert (message.sentBy, message.created_By_id) == ("alice", user.id)
+    assert (message.sentBy, message.created_By_id) == ("alice", alice.id)
     # A logged-in user needs no username in the frame at all.
-    await alice.send_json_to({"message": "no name needed"})
-    assert (await next_frame(bob))["username"] == "alice"
-    await close_all(alice, bob)
+    await communicator.send_json_to({"message": "no name given"})
+    assert (await communicator.receive_json_from(timeout=TIMEOUT))["username"] == "alice"
+    await communicator.disconnect()
 
 
-async def test_an_anonymous_name_is_trimmed_and_used():
-    """Without a login, the frame's username names the sender, trimmed; 32 characters is fine."""
-    alice = await open_socket()
-    await alice.send_json_to({"message": "hi", "username": "  bob \n"})
-    frame = await next_frame(alice)
-    assert (frame["username"], frame["authenticated"]) == ("bob", False)
-    await alice.send_json_to({"message": "hi", "username": "b" * 32})
-    assert (await next_frame(alice))["username"] == "b" * 32
-    message = await Message.objects.aget(id=frame["id"])
-    assert (message.sentBy, message.created_By_id) == ("bob", None)
-    await alice.disconnect()
+async def test_a_guest_names_themselves_in_the_frame_trimmed():
+    """A guest's username is the frame's, trimmed, and the message is not authenticated."""
+    communicator = await connect()
+    await communicator.send_json_to({"message": "hi", "username": "  Zoë 🌱  "})
+    frame = await communicator.receive_json_from(timeout=TIMEOUT)
+    assert (frame["username"], frame["authenticated"]) == ("Zoë 🌱", False)
+    assert await saved() == [("Zoë 🌱", "hi")]
+    await communicator.disconnect()
 
 
 # The origin check
@@ -315,12 +213,11 @@ async def test_an_anonymous_name_is_trimmed_and_used():
         [(b"origin", b"http://evil.example")],
         [(b"origin", b"http://localhost.evil.example")],
         [(b"origin", b"null")],
-        [(b"origin", b"")],
     ],
-    ids=["no Origin", "another site", "a look-alike host", "null", "empty"],
+    ids=["no origin", "another site", "a look-alike host", "null origin"],
 )
-async def test_a_handshake_without_an_allowed_origin_is_refused(headers):
-    """Only pages from ALLOWED_HOSTS may open a socket: anything else is refused."""
+async def test_a_handshake_from_a_page_on_another_site_is_refused(headers):
+    """AllowedHostsOriginValidator closes the handshake unless Origin is in ALLOWED_HOSTS."""
     communicator = WebsocketCommunicator(application, "/ws/chat/lobby/", headers=headers)
     connected, _ = await communicator.connect(timeout=TIMEOUT)
     assert not connected
@@ -328,11 +225,11 @@ async def test_a_handshake_without_an_allowed_origin_is_refused(headers):
 
 
 @pytest.mark.parametrize(
-    "origin", [b"http://localhost", b"http://127.0.0.1:8000", b"https://[::1]:8443"]
+    "origin", [b"http://localhost", b"http://127.0.0.1:8000", b"https://[::1]"]
 )
 async def test_a_handshake_from_an_allowed_host_is_accepted(origin):
-    """Any scheme or port, as long as the host is in ALLOWED_HOSTS."""
-    communicator = await open_socket(origin=(b"origin", origin))
+    """Any page served from a host in ALLOWED_HOSTS may open the socket."""
+    communicator = await connect(headers=[(b"origin", origin)])
     await communicator.disconnect()
 
 
@@ -348,189 +245,62 @@ BAD_FRAMES = {
     "JSON nested too deep": ("text", "[" * 100_000, "invalid_json"),
     "no message": ("text", '{"username": "alice"}', "invalid_message"),
     "message is a number": ("text", '{"message": 42, "username": "alice"}', "invalid_message"),
-    "message is null": ("text", '{"message": null, "username": "alice"}', "invalid_message"),
-    "message is a list": ("text", '{"message": ["hi"], "username": "alice"}', "invalid_message"),
-    "message is blank": ("text", '{"message": " \\n\\t ", "username": "alice"}', "invalid_message"),
-    "message is a lone surrogate": ("text", '{"message": "\\ud800"}', "invalid_message"),
-    "message of 2001 characters": ("text", json.dumps({"message": "x" * 2001}), "too_long"),
-    "binary frame": ("bytes", b'{"message": "hi", "username": "alice"}', "unsupported_frame"),
-    "binary garbage": ("bytes", b"\x00\xff", "unsupported_frame"),
+    "message is blank": ("text", '{"message": " \\n ", "username": "alice"}', "invalid_message"),
+    "message is a lone surrogate": (
+        "text",
+        '{"message": "\\ud800", "username": "alice"}',
+        "invalid_message",
+    ),
+    "message of 2001 characters": (
+        "text",
+        json.dumps({"message": "x" * 2001, "username": "alice"}),
+        "too_long",
+    ),
     "no username": ("text", '{"message": "hi"}', "invalid_username"),
-    "username is a number": ("text", '{"message": "hi", "username": 42}', "invalid_username"),
-    "username is null": ("text", '{"message": "hi", "username": null}', "invalid_username"),
-    "username is a list": ("text", '{"message": "hi", "username": ["a"]}', "invalid_username"),
-    "username is empty": ("text", '{"message": "hi", "username": ""}', "invalid_username"),
-    "username is blank": ("text", '{"message": "hi", "username": "  \\t"}', "invalid_username"),
+    "username is a number": ("text", '{"message": "hi", "username": 7}', "invalid_username"),
+    "username is blank": ("text", '{"message": "hi", "username": "  "}', "invalid_username"),
     "username of 33 characters": (
         "text",
-        json.dumps({"message": "hi", "username": "b" * 33}),
+        json.dumps({"message": "hi", "username": "x" * 33}),
         "invalid_username",
     ),
-    "client_id with a space": (
-        "text",
-        '{"message": "hi", "username": "alice", "client_id": "a b"}',
-        "invalid_message",
-    ),
-    "client_id is a number": (
-        "text",
-        '{"message": "hi", "username": "alice", "client_id": 7}',
-        "invalid_message",
-    ),
+    "binary frame": ("bytes", b'{"message": "hi", "username": "alice"}', "unsupported_frame"),
 }
 
 
 @pytest.mark.parametrize(("kind", "payload", "code"), BAD_FRAMES.values(), ids=BAD_FRAMES.keys())
-async def test_a_bad_frame_gets_its_error_and_a_good_message_still_works(kind, payload, code):
-    """One error to the sender only, nothing saved or sent; then a good message goes through."""
-    alice = await open_socket()
-    bob = await open_socket(username="bob")
+async def test_a_bad_frame_gets_its_error_saves_nothing_and_the_socket_keeps_working(
+    kind, payload, code
+):
+    """A bad frame gets one error, to its sender only; nothing is saved or broadcast."""
+    communicator = await connect()
+    bystander = await connect()
 
-    await send_raw(alice, kind, payload)
-    error = await next_frame(alice, None)
+    await send_raw(communicator, kind, payload)
+    error = await communicator.receive_json_from(timeout=TIMEOUT)
     assert error.keys() == {"type", "code", "detail"}
     assert (error["type"], error["code"]) == ("error", code)
     assert isinstance(error["detail"], str) and error["detail"].strip()
-    assert all(await asyncio.gather(hears_no_message(alice), hears_no_message(bob)))
-    assert await saved_bodies() == []
+    assert await communicator.receive_nothing()
+    assert await bystander.receive_nothing()
+    assert await saved() == []
 
-    # The same socket still works, for everyone in the room.
-    await alice.send_json_to({"message": "still here", "username": "alice"})
-    assert (await next_frame(alice))["message"] == "still here"
-    assert (await next_frame(bob))["message"] == "still here"
-    assert await saved_bodies() == ["still here"]
-    await close_all(alice, bob)
-
-
-async def test_an_error_names_the_client_id_of_the_frame_that_failed():
-    """A failed frame with a client_id gets it back, so the page can mark that message."""
-    alice = await open_socket()
-    await alice.send_json_to({"message": " ", "username": "alice", "client_id": "draft-7"})
-    error = await next_frame(alice, None)
-    assert (error["code"], error["client_id"]) == ("invalid_message", "draft-7")
-    await alice.disconnect()
+    # The same socket still works, and the room hears the good message once.
+    await communicator.send_json_to({"message": "still here", "username": "alice"})
+    for socket in (communicator, bystander):
+        assert (await socket.receive_json_from(timeout=TIMEOUT))["message"] == "still here"
+    assert await saved() == [("alice", "still here")]
+    await communicator.disconnect()
+    await bystander.disconnect()
 
 
-async def test_a_message_that_cannot_be_saved_gets_not_saved_and_reaches_nobody(monkeypatch):
-    """The database fails: the sender gets not_saved, nobody the message; sending again works."""
-
-    def database_is_down(*args, **kwargs):
-        raise DatabaseError("database is locked")
-
-    monkeypatch.setattr(store, "save_message", database_is_down)
-    alice = await open_socket()
-    bob = await open_socket(username="bob")
-    frame = {"message": "try me", "username": "alice", "client_id": "m-1"}
-    await alice.send_json_to(frame)
-    error = await next_frame(alice, None)
-    assert (error["type"], error["code"], error["client_id"]) == ("error", "not_saved", "m-1")
-    assert await hears_no_message(bob)
-
-    # The database is back: the same message, sent again, arrives once.
-    monkeypatch.undo()
-    await alice.send_json_to(frame)
-    assert (await next_frame(bob))["message"] == "try me"
-    assert await saved_bodies() == ["try me"]
-    await close_all(alice, bob)
-
-
-# Rate limit
-
-
-async def test_a_socket_that_floods_is_rate_limited_and_the_others_lose_nothing():
-    """1 frame a second, bursts of 2: a flood gets rate_limited; every saved message reaches all."""
-    with override_settings(CHAT_RATE_LIMIT=1):
-        flooder = await open_socket(username="flooder")
-        bob = await open_socket(username="bob")
-        carol = await open_socket(username="carol")
-    for n in range(10):
-        await flooder.send_json_to({"message": f"flood {n}", "username": "flooder"})
-    # Bob has a bucket of his own: the flood does not slow him down.
-    await bob.send_json_to({"message": "bob is still heard", "username": "bob"})
-
-    # The flooder hears one answer per frame sent (its message or an error), and bob's message.
-    answers = [await next_frame(flooder, None) for _ in range(11)]
-    errors = [frame for frame in answers if frame["type"] == "error"]
-    delivered = [frame for frame in answers if frame["type"] == "chat.message"]
-    assert errors and {error["code"] for error in errors} == {"rate_limited"}
-    flooded = [frame["message"] for frame in delivered if frame["username"] == "flooder"]
-    # The burst allowance lets the first two through.
-    assert flooded[:2] == ["flood 0", "flood 1"]
-    assert len(flooded) + len(errors) == 10
-
-    # Bob and carol receive every saved message, once, in order, and no error.
-    for socket in (bob, carol):
-        assert [await next_frame(socket) for _ in delivered] == delivered
-        assert await hears_no_message(socket)
-    assert [frame["message"] for frame in delivered] == await saved_bodies()
-    await close_all(flooder, bob, carol)
-
-
-async def test_every_frame_counts_towards_the_rate_limit():
-    """Bad frames use up the allowance too: after two, good messages are refused for a while."""
-    with override_settings(CHAT_RATE_LIMIT=1):
-        alice = await open_socket()
-    for _ in range(2):
-        await alice.send_to(text_data="not JSON")
-    for n in range(5):
-        await alice.send_json_to({"message": f"message {n}", "username": "alice"})
-
-    codes = [(await next_frame(alice, None)).get("code") for _ in range(7)]
-    assert codes[:2] == ["invalid_json", "invalid_json"]
-    assert "rate_limited" in codes[2:]
-    await alice.disconnect()
-
-
-async def test_a_rate_limit_of_0_allows_everything():
-    """CHAT_RATE_LIMIT=0 turns the limit off: 30 frames at once are all saved."""
-    with override_settings(CHAT_RATE_LIMIT=0):
-        alice = await open_socket()
-    for n in range(30):
-        await alice.send_json_to({"message": f"message {n}", "username": "alice"})
-    frames = [await next_frame(alice) for _ in range(30)]
-    assert [frame["message"] for frame in frames] == [f"message {n}" for n in range(30)]
-    await alice.disconnect()
-
-
-# Leaving the group
-
-
-async def test_a_socket_that_closes_leaves_its_group():
-    """After the last socket of a room closes, the room's group has no members left."""
-    layer = get_channel_layer()
-    alice = await open_socket()
-    bob = await open_socket(username="bob")
-    assert len(layer.groups["chat_lobby"]) == 2
-    await alice.disconnect()
-    assert len(layer.groups["chat_lobby"]) == 1
-    await bob.disconnect()
-    assert "chat_lobby" not in layer.groups
-
-
-async def test_a_consumer_whose_handler_raised_leaves_no_member_in_the_group(monkeypatch):
-    """A bug crashes one consumer: its channel leaves the group, and the room is told it left."""
-
-    def bug(*args, **kwargs):
-        raise RuntimeError("a bug in the consumer")
-
-    layer = get_channel_layer()
-    victim = await open_socket(username="victim")
-    witness = await open_socket(username="witness")
-    await next_frame(victim, "user.joined")
-    await next_frame(victim, "user.joined")
-    assert len(layer.groups["chat_lobby"]) == 2
-
-    monkeypatch.setattr(store, "save_message", bug)
-    await victim.send_json_to({"message": "boom", "username": "victim"})
-    # The exception ends the victim's consumer (Daphne would close its socket).
-    with pytest.raises(RuntimeError, match="a bug in the consumer"):
-        await asyncio.wait_for(asyncio.shield(victim.future), TIMEOUT)
-
-    # Only the witness is left in the group, and it saw the victim go.
-    assert len(layer.groups["chat_lobby"]) == 1
-    left = await next_frame(witness, "user.left")
-    assert left["user"]["username"] == "victim"
-    await witness.disconnect()
-    assert "chat_lobby" not in layer.groups
+async def test_the_longest_message_and_name_are_accepted():
+    """2,000 characters of message and 32 of name are the limits, and they are allowed."""
+    communicator = await connect()
+    await communicator.send_json_to({"message": "x" * 2000, "username": "n" * 32})
+    frame = await communicator.receive_json_from(timeout=TIMEOUT)
+    assert (len(frame["message"]), frame["username"]) == (2000, "n" * 32)
+    await communicator.disconnect()
 
 
 # Paths
@@ -543,12 +313,10 @@ async def test_a_consumer_whose_handler_raised_leaves_no_member_in_the_group(mon
         "/ws/chat/caf%C3%A9/",
         f"/ws/chat/{'a' * 65}/",
         "/ws/chat/<script>/",
-        "/ws/chat/a b/",
         "/ws/chat/../admin/",
         "/ws/chat//",
         "/ws/chat/lobby",
         "/ws/chat/lobby/extra/",
-        "/ws/chat/",
         "/ws/",
         "/",
     ],
@@ -562,8 +330,6 @@ async def test_a_bad_path_is_refused_at_the_handshake(path):
 
 
 async def test_the_longest_room_name_is_accepted():
-    """64 characters is the limit, and it is allowed; its group name is valid too."""
-    alice = await open_socket("a" * 64)
-    await alice.send_json_to({"message": "long room", "username": "alice"})
-    assert (await next_frame(alice))["message"] == "long room"
-    await alice.disconnect()
+    """64 characters is the limit, and it is allowed; the group name stays under 100."""
+    communicator = await connect("a" * 64)
+    await communicator.disconnect()

@@ -40,17 +40,12 @@ def test_room_renders_empty_log_and_form(client):
     assert 'class="message"' not in response.text
 
 
-def test_room_has_the_socket_state_and_the_user_list(client):
-    """The page the socket fills in: its state, who is here, and the room name for room.js."""
+def test_room_has_the_socket_state_and_the_data_room_js_needs(client):
+    """The page the socket fills in: its state, the room name and who is signed in, as JSON."""
     response = client.get("/chat/lobby/")
     assert 'data-socket="connecting"' in response.text
-    assert 'id="user-list"' in response.text
     assert '<script id="room-name-data" type="application/json">"lobby"</script>' in response.text
-
-
-def test_room_takes_messages_over_the_socket_only(client):
-    """Messages travel over the WebSocket: a form POST to the room page is refused."""
-    assert client.post("/chat/lobby/", {"message": "hi"}).status_code == 405
+    assert '<script id="signed-in-as-data" type="application/json">""</script>' in response.text
 
 
 def test_room_accepts_the_longest_valid_name(client):

@@ -1,30 +1,18 @@
 // The room: a WebSocket to the server, over which everyone in the room hears every message.
 const roomName = JSON.parse(document.querySelector("#room-name-data").textContent);
-// The logged-in user's username, or "" for an anonymous visitor.
+// The logged-in user's username, or "" for a guest.
 const signedInAs = JSON.parse(document.querySelector("#signed-in-as-data").textContent);
 const chatLog = document.querySelector("#chat-log");
 const messageInput = document.querySelector("#chat-message-input");
 const connectionStatus = document.querySelector("#connection-status");
 const framesLog = document.querySelector("#frames-log");
-const userList = document.querySelector("#user-list");
 
 const STATE_LABELS = { connecting: "Connecting…", open: "Connected", closed: "Disconnected" };
-const MAX_USERNAME_LENGTH = 32;
-
-// An anonymous visitor's name comes from the lobby; without one, make one up and keep it.
-function displayName() {
-  let name = (localStorage.getItem("chat-username") || "").trim().slice(0, MAX_USERNAME_LENGTH);
-  if (!name) {
-    name = `guest-${Math.floor(1000 + Math.random() * 9000)}`;
-    localStorage.setItem("chat-username", name);
-  }
-  return name;
-}
-
-const username = signedInAs || displayName();
+// A guest's name is the one typed in the lobby.
+const username = signedInAs || localStorage.getItem("chat-username") || "guest";
 document.querySelector("#identity").textContent = signedInAs
   ? `Signed in as ${signedInAs}.`
-  : `You are ${username} (not signed in).`;
+  : `You are ${username} (a guest, not signed in).`;
 
 function setSocketState(state) {
   connectionStatus.dataset.socket = state;
@@ -49,94 +37,46 @@ function addToLog(text, className) {
   chatLog.scrollTop = chatLog.scrollHeight;
 }
 
-// Every message is shown once, in order: the server numbers a room's messages 1, 2, 3...
-const shownMessageIds = new Set();
-let lastSequence = 0;
-
+// A message: who sent it and what they wrote, each inserted as text.
 function showMessage(message) {
-  forgetPending(message.client_id);
-  if (shownMessageIds.has(message.id)) {
-    return;
-  }
-  shownMessageIds.add(message.id);
-  // A message older than the newest one shown (the answer to a resend can be) goes in its place.
-  const later =
-    message.sequence < lastSequence
-      ? [...chatLog.querySelectorAll(".message")].find((shown) => Number(shown.dataset.sequence) > message.sequence)
-      : null;
-  lastSequence = Math.max(lastSequence, message.sequence);
-
-  const item = document.createElement("article");
-  item.className = "message";
-  item.dataset.id = message.id;
-  item.dataset.sequence = message.sequence;
-  item.classList.toggle("own", message.username === username && message.authenticated === Boolean(signedInAs));
-  item.classList.toggle("authenticated", message.authenticated);
-  item.classList.toggle("announcement", message.announcement);
-
-  const header = document.createElement("header");
-  const sender = document.createElement("span");
+  const line = document.createElement("p");
+  line.className = message.authenticated ? "message authenticated" : "message";
+  const sender = document.createElement("b");
   sender.className = "sender";
   sender.textContent = message.username;
-  const time = document.createElement("time");
-  time.dateTime = message.created_at;
-  time.textContent = new Date(message.created_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-  header.append(sender, " ", time);
-  const text = document.createElement("p");
+  const text = document.createElement("span");
   text.className = "text";
   text.textContent = message.message;
-  item.append(header, text);
-
-  chatLog.insertBefore(item, later || null);
+  line.append(sender, ": ", text);
+  chatLog.append(line);
   chatLog.scrollTop = chatLog.scrollHeight;
 }
 
-// Who is here: one entry per open socket, listed by name.
-const members = new Map();
+const scheme = window.location.protocol === "https:" ? "wss" : "ws";
+const socket = new WebSocket(`${scheme}://${window.location.host}/ws/chat/${roomName}/`);
 
-function renderUserList() {
-  const names = new Map();
-  for (const member of members.values()) {
-    names.set(`${member.authenticated}:${member.username}`, member);
+socket.addEventListener("open", () => {
+  setSocketState("open");
+  logFrame("event", "open");
+});
+
+socket.addEventListener("close", (event) => {
+  setSocketState("closed");
+  logFrame("event", `close, code ${event.code}`);
+  addToLog("The connection is closed. Reload the page to reconnect.", "notice error");
+});
+
+socket.addEventListener("message", (event) => {
+  logFrame("received", event.data);
+  const frame = JSON.parse(event.data);
+  if (frame.type === "history") {
+    frame.messages.forEach(showMessage);
+  } else if (frame.type === "chat.message") {
+    showMessage(frame);
+  } else if (frame.type === "error") {
+    addToLog(frame.detail, "notice error");
   }
-  const items = [...names.values()]
-    .sort((a, b) => a.username.localeCompare(b.username))
-    .map((member) => {
-      const item = document.createElement("li");
-      item.textContent = member.username;
-      item.classList.toggle("authenticated", member.authenticated);
-      return item;
-    });
-  userList.replaceChildren(...items);
-}
-
-// Messages typed but not yet confirmed by the server, by client_id. They are sent again after a
-// reconnect; the server saves a client_id only once, so a resend can never duplicate a message.
-const pending = new Map();
-
-function newClientId() {
-  return crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`.replace(".", "");
-}
-
-function forgetPending(clientId) {
-  const entry = pending.get(clientId);
-  if (entry) {
-    entry.element.remove();
-    pending.delete(clientId);
-  }
-}
-
-function markNotSent(clientId, reason) {
-  const entry = pending.get(clientId);
-  if (entry) {
-    entry.element.className = "pending failed";
-    entry.element.textContent = `Not sent (${reason}): ${entry.frame.message}`;
-    pending.delete(clientId);
-  }
-}
-
-let socket = null;
-let reconnectAttempts = 0;
+});
 
 function send(content) {
   const text = JSON.stringify(content);
@@ -144,80 +84,12 @@ function send(content) {
   logFrame("sent", text);
 }
 
-function connect() {
-  setSocketState("connecting");
-  const scheme = window.location.protocol === "https:" ? "wss" : "ws";
-  // After a reconnect, ask only for the messages this page has not shown yet.
-  const query = new URLSearchParams({ username });
-  if (lastSequence) {
-    query.set("after", lastSequence);
-  }
-  socket = new WebSocket(`${scheme}://${window.location.host}/ws/chat/${roomName}/?${query}`);
-
-  socket.addEventListener("open", () => {
-    setSocketState("open");
-    logFrame("event", "open");
-    if (reconnectAttempts > 0) {
-      addToLog("Reconnected.", "notice");
-    }
-    reconnectAttempts = 0;
-    members.clear();
-    for (const entry of pending.values()) {
-      send(entry.frame);
-    }
-  });
-
-  socket.addEventListener("close", (event) => {
-    setSocketState("closed");
-    logFrame("event", `close, code ${event.code}`);
-    members.clear();
-    renderUserList();
-    // Try again after 1, 2, 4... up to 30 seconds, with jitter so a restarted server is not
-    // hit by every browser at the same moment.
-    const delay = Math.min(30000, 1000 * 2 ** reconnectAttempts) * (0.5 + Math.random() / 2);
-    reconnectAttempts += 1;
-    addToLog(`Disconnected (code ${event.code}). Reconnecting in ${Math.round(delay / 1000)} s…`, "notice error");
-    setTimeout(connect, delay);
-  });
-
-  socket.addEventListener("message", (event) => {
-    logFrame("received", event.data);
-    const frame = JSON.parse(event.data);
-    if (frame.type === "history") {
-      frame.messages.forEach(showMessage);
-    } else if (frame.type === "chat.message") {
-      showMessage(frame);
-    } else if (frame.type === "user.joined") {
-      members.set(frame.user.id, frame.user);
-      renderUserList();
-    } else if (frame.type === "user.left") {
-      members.delete(frame.user.id);
-      renderUserList();
-    } else if (frame.type === "error") {
-      addToLog(frame.detail, "notice error");
-      markNotSent(frame.client_id, frame.code);
-    }
-  });
-}
-
 document.querySelector("#chat-form").addEventListener("submit", (event) => {
   event.preventDefault();
-  const message = messageInput.value.trim();
-  if (!message) {
+  if (!messageInput.value.trim() || socket.readyState !== WebSocket.OPEN) {
     return;
   }
-  const frame = { message, username, client_id: newClientId() };
-  const element = document.createElement("p");
-  element.className = "pending";
-  element.dataset.clientId = frame.client_id;
-  element.textContent = `Sending: ${message}`;
-  chatLog.append(element);
-  pending.set(frame.client_id, { frame, element });
-  if (socket.readyState === WebSocket.OPEN) {
-    send(frame);
-  }
+  send({ message: messageInput.value, username });
   messageInput.value = "";
   messageInput.focus();
 });
-
-connect();
