@@ -107,7 +107,7 @@ def main():
         say(f"Redis at {redis_url}; database: {database}")
         manage("migrate", "--noinput", env=env)
         manage("collectstatic", "--noinput", env=env)
-        static_root = manage("shell", "-c", SHOW_STATIC_ROOT, env=env).strip()
+        static_root = manage("shell", "-c", SHOW_STATIC_ROOT, env=env).splitlines()[-1]
 
         for port in options.ports:
             command = [sys.executable, "-m", *SERVER_COMMAND, "--host", "127.0.0.1"]
