@@ -64,7 +64,8 @@ async def chat_through(url, context):
 
 def test_make_run_step4_proxy_serves_https_and_stops_everything_on_sigterm(tmp_path):
     """The lobby over https with the run's certificate, http redirected, a message over wss
-    from a socket on one server to a socket on the other; SIGTERM stops nginx, both servers and Redis, and frees the ports."""
+    from a socket on one server to a socket on the other; SIGTERM stops nginx, both servers
+    and Redis, and frees the ports."""
     require_nginx()
     require_redis_server()
     proxy_port, http_port, port1, port2 = (free_port() for _ in range(4))

@@ -14,15 +14,16 @@ SHOW_SETTINGS = (
 )
 
 
-def load_settings(**environ):
-    """learning.settings loaded in a fresh interpreter with these environment variables."""
+def load_settings(show=SHOW_SETTINGS, **environ):
+    """learning.settings loaded in a fresh interpreter with these environment variables; `show`
+    prints what the test reads."""
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "CHAT_", "REDIS_", "CHANNEL_"))
+        if not key.startswith(("DJANGO_", "CHAT_", "REDIS_", "CHANNEL_", "DATABASE_"))
     }
     return subprocess.run(
-        [sys.executable, "-c", SHOW_SETTINGS],
+        [sys.executable, "-c", show],
         env={**env, **environ},
         capture_output=True,
         text=True,
