@@ -53,10 +53,10 @@ if HTTPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # HSTS: browsers remember to refuse plain HTTP to this host for this many seconds, even after
 # HTTPS is gone. 0 sends no header; raise it once the site is HTTPS for good.
-SECURE_HSTS_SECONDS = os.environ.get("DJANGO_HSTS_SECONDS", "0").strip()
-if not SECURE_HSTS_SECONDS.isdigit():
+hsts_seconds = os.environ.get("DJANGO_HSTS_SECONDS", "0").strip()
+if not hsts_seconds.isdigit():
     raise ImproperlyConfigured("DJANGO_HSTS_SECONDS must be a whole number of seconds, or 0.")
-SECURE_HSTS_SECONDS = int(SECURE_HSTS_SECONDS)
+SECURE_HSTS_SECONDS = int(hsts_seconds)
 # Origins (https://host:port) allowed to post forms besides the one Django sees itself served
 # at: needed when the address in the browser is not the Host and scheme that reach Django.
 CSRF_TRUSTED_ORIGINS = [
