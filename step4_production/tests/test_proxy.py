@@ -3,9 +3,9 @@ static files and sockets over https and wss, in a plain client and in Chromium."
 
 import asyncio
 import re
-from http.cookies import SimpleCookie
 import urllib.error
 import urllib.request
+from http.cookies import SimpleCookie
 
 import pytest
 import websockets
