@@ -25,7 +25,14 @@ import run_step4_redis as demo
 STEP_DIR = demo.STEP_DIR
 sys.path.insert(0, str(STEP_DIR))
 
-from deploy.proxy import INSTALL_HINT, SERVER_COMMAND, Nginx, find_nginx, make_certificate, render  # noqa: E402, I001
+from deploy.proxy import (  # noqa: E402 (step4_production is on the path only from here)
+    INSTALL_HINT,
+    SERVER_COMMAND,
+    Nginx,
+    find_nginx,
+    make_certificate,
+    render,
+)
 
 NAME = "run-step4-proxy"
 # Where collectstatic put the files that nginx serves.

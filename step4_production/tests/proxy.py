@@ -118,7 +118,9 @@ class ProxiedChat:
             server.launch()
         for server in self.servers:
             server.wait()
-        ports = [server.port for server in self.servers] * (3 - count)
+        ports = [server.port for server in self.servers]
+        if self.one_server:
+            ports *= 2  # the upstream block names two servers: the same one twice
         certificate, key, self.authority = make_certificate(self.folder)
         self.port, self.http_port = free_port(), free_port()
         config = render(
