@@ -22,7 +22,15 @@ import websockets
 from deploy.proxy import find_nginx
 from tests.proxy import require_nginx
 from tests.servers import free_port, require_redis_server
-from tests.test_redis_demo import ROOT, demo_environment, listening, make_command, read
+from tests.test_proxy import fetch
+from tests.test_redis_demo import (
+    ROOT,
+    demo_environment,
+    kill_what_is_left,
+    listening,
+    make_command,
+    read,
+)
 
 TIMEOUT = 90
 
@@ -90,11 +98,8 @@ def test_make_run_step4_proxy_serves_https_and_stops_everything_on_sigterm(tmp_p
             url = f"https://127.0.0.1:{proxy_port}/"
             with urllib.request.urlopen(f"{url}chat/", context=context, timeout=15) as response:
                 assert 'id="room-name-input"' in response.read().decode()
-            redirect = urllib.request.build_opener(NoRedirect)
-            with pytest.raises(urllib.error.HTTPError) as moved:
-                redirect.open(f"http://127.0.0.1:{http_port}/chat/", timeout=15)
-            assert moved.value.code == 301
-            assert moved.value.headers["Location"] == f"{url}chat/"
+            status, headers, _ = fetch(f"http://127.0.0.1:{http_port}/chat/", None)
+            assert (status, headers["Location"]) == (301, f"{url}chat/")
             frame = asyncio.run(chat_through(url, context))
             assert (frame["message"], frame["username"]) == ("hello through nginx", "alice")
             # Each server prints the sockets it accepted: one went to each.
@@ -112,18 +117,7 @@ def test_make_run_step4_proxy_serves_https_and_stops_everything_on_sigterm(tmp_p
             assert not any(listening(port) for port in ports)
             assert "Stopped." in read(output)
         finally:
-            for process in [psutil.Process(demo.pid) if demo.poll() is None else None, *children]:
-                try:
-                    if process is not None:
-                        process.kill()
-                except psutil.NoSuchProcess:
-                    pass
-            demo.wait(timeout=10)
-
-
-class NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
+            kill_what_is_left(demo, children)
 
 
 @pytest.mark.parametrize("missing", ["nginx", "redis-server"])
