@@ -52,10 +52,11 @@ run-step4-redis: $(INSTALLED)
 	@$(BIN)/python scripts/run_step4_redis.py --ports $(PORT1) $(PORT2)
 
 # The same two servers, running the production command behind nginx with TLS on
-# https://127.0.0.1:$(PROXY_PORT)/; Ctrl-C stops all. DATABASE_URL=postgres://... uses PostgreSQL.
+# https://127.0.0.1:$(PROXY_PORT)/; Ctrl-C stops all. POSTGRES=1 runs it on a PostgreSQL made
+# for the run, DATABASE_URL=postgres://... on yours.
 run-step4-proxy: $(INSTALLED)
 	@$(BIN)/python scripts/run_step4_proxy.py --proxy-port $(PROXY_PORT) --http-port $(HTTP_PORT) \
-		--ports $(PORT1) $(PORT2)
+		--ports $(PORT1) $(PORT2) $(if $(POSTGRES),--postgres,)
 
 test-step1 test-step2 test-step3 test-step4: test-step%: $(INSTALLED)
 	cd $(call step_dir,$*) && $(BIN)/python -m pytest

@@ -8,6 +8,8 @@ Makes a certificate for 127.0.0.1 and localhost (trustme), starts redis-server o
 your PostgreSQL) and collects its static files, then runs the production command on both
 ports and nginx with step4_production/deploy/nginx.conf on https://127.0.0.1:PROXY_PORT/, plain
 HTTP on HTTP_PORT redirecting there. Ctrl-C (or SIGTERM) stops nginx, the servers, then Redis.
+With --postgres (make run-step4-proxy POSTGRES=1) the database is a PostgreSQL cluster made for
+the run, and removed after it.
 """
 
 import argparse
@@ -25,6 +27,8 @@ import run_step4_redis as demo
 STEP_DIR = demo.STEP_DIR
 sys.path.insert(0, str(STEP_DIR))
 
+from deploy.postgres import INSTALL_HINT as POSTGRES_INSTALL_HINT  # noqa: E402
+from deploy.postgres import PostgresServer, find_bindir  # noqa: E402
 from deploy.proxy import (  # noqa: E402 (step4_production is on the path only from here)
     INSTALL_HINT,
     SERVER_COMMAND,
@@ -74,6 +78,9 @@ def main():
     parser.add_argument("--proxy-port", type=int, default=8443)
     parser.add_argument("--http-port", type=int, default=8080)
     parser.add_argument("--ports", nargs=2, type=int, default=[8001, 8002], metavar="PORT")
+    parser.add_argument(
+        "--postgres", action="store_true", help="on a PostgreSQL cluster made for this run"
+    )
     options = parser.parse_args()
     ports = [options.proxy_port, options.http_port, *options.ports]
     if len(set(ports)) != len(ports):
@@ -82,6 +89,8 @@ def main():
         fail(INSTALL_HINT)
     if not os.environ.get("REDIS_URL") and shutil.which("redis-server") is None:
         fail(demo.INSTALL_HINT.replace("run-step4-redis", NAME))
+    if options.postgres and find_bindir() is None:
+        fail(POSTGRES_INSTALL_HINT)
     for port in ports:
         if not demo.port_is_free(port):
             fail(
@@ -96,7 +105,7 @@ def main():
         signal.signal(signum, on_signal)
 
     folder = tempfile.mkdtemp(prefix="chat-proxy-")
-    servers, redis_process, nginx = [], None, None
+    servers, redis_process, nginx, postgres = [], None, None, None
     try:
         redis_url = os.environ.get("REDIS_URL", "")
         if redis_url:
@@ -110,7 +119,14 @@ def main():
             demo.wait_until_listening(redis_process, redis_port)
             redis_url = f"redis://127.0.0.1:{redis_port}/0"
         env = environment(redis_url)
-        database = "DATABASE_URL" if env.get("DATABASE_URL") else "step4_production/db.sqlite3"
+        if options.postgres:
+            postgres = PostgresServer().start()
+            env["DATABASE_URL"] = postgres.url()
+            database = f"PostgreSQL at {postgres.url()}, made for this run"
+        elif env.get("DATABASE_URL"):
+            database = "DATABASE_URL"
+        else:
+            database = "step4_production/db.sqlite3"
         say(f"Redis at {redis_url}; database: {database}")
         manage("migrate", "--noinput", env=env)
         manage("collectstatic", "--noinput", env=env)
@@ -165,6 +181,8 @@ def main():
             demo.stop(server, signal.SIGTERM)
         if redis_process is not None:
             demo.stop(redis_process, signal.SIGTERM)
+        if postgres is not None:
+            postgres.stop()
         shutil.rmtree(folder, ignore_errors=True)
     say("Stopped.")
     return code

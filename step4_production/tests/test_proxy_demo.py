@@ -8,7 +8,9 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import signal
+import sqlite3
 import ssl
 import subprocess
 import tempfile
@@ -16,10 +18,12 @@ import time
 import urllib.request
 
 import psutil
+import psycopg
 import pytest
 import websockets
 
 from deploy.proxy import find_nginx
+from tests.postgres import postgres_bindir
 from tests.proxy import require_nginx
 from tests.servers import free_port, require_redis_server
 from tests.test_proxy import fetch
@@ -70,12 +74,15 @@ async def chat_through(url, context):
                     return frame
 
 
-def test_make_run_step4_proxy_serves_https_and_stops_everything_on_sigterm(tmp_path):
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_make_run_step4_proxy_serves_https_and_stops_everything_on_sigterm(database, tmp_path):
     """The lobby over https with the run's certificate, http redirected, a message over wss
     from a socket on one server to a socket on the other; SIGTERM stops nginx, both servers
     and Redis, and frees the ports."""
     require_nginx()
     require_redis_server()
+    if database == "postgresql":
+        postgres_bindir()
     proxy_port, http_port, port1, port2 = (free_port() for _ in range(4))
     env = demo_environment(
         DJANGO_SETTINGS_MODULE="tests.reliability_settings",
@@ -84,7 +91,7 @@ def test_make_run_step4_proxy_serves_https_and_stops_everything_on_sigterm(tmp_p
     )
     command = make_command(
         "run-step4-proxy", f"PROXY_PORT={proxy_port}", f"HTTP_PORT={http_port}",
-        f"PORT1={port1}", f"PORT2={port2}",
+        f"PORT1={port1}", f"PORT2={port2}", *(["POSTGRES=1"] if database == "postgresql" else []),
     )  # fmt: skip
     with tempfile.TemporaryFile("w+") as output:
         demo = subprocess.Popen(
@@ -102,6 +109,8 @@ def test_make_run_step4_proxy_serves_https_and_stops_everything_on_sigterm(tmp_p
             assert (status, headers["Location"]) == (301, f"{url}chat/")
             frame = asyncio.run(chat_through(url, context))
             assert (frame["message"], frame["username"]) == ("hello through nginx", "alice")
+            # Saved once, in the database the banner names.
+            assert saved_bodies(database, read(output), tmp_path) == ["hello through nginx"]
             # Each server prints the sockets it accepted: one went to each.
             accepted = re.findall(r'\[(\d+)\] .*"WebSocket /ws/chat/demo/', read(output))
             assert sorted(accepted) == sorted([str(port1), str(port2)])
@@ -120,24 +129,48 @@ def test_make_run_step4_proxy_serves_https_and_stops_everything_on_sigterm(tmp_p
             kill_what_is_left(demo, children)
 
 
-@pytest.mark.parametrize("missing", ["nginx", "redis-server"])
-def test_make_run_step4_proxy_without_nginx_or_redis_says_how_to_install_it(missing, tmp_path):
-    """Without nginx (NGINX names a program that is not there) or without redis-server on the
-    PATH: the install line, a non-zero exit, and nothing started."""
+def saved_bodies(database, output, folder):
+    query = "SELECT body FROM chat_message"
+    if database == "sqlite":
+        with sqlite3.connect(folder / "demo.sqlite3") as connection:
+            return [body for (body,) in connection.execute(query)]
+    url = re.search(r"PostgreSQL at (\S+), made for this run", output).group(1)
+    with psycopg.connect(url) as connection:
+        return [body for (body,) in connection.execute(query)]
+
+
+@pytest.mark.parametrize(
+    ("missing", "package", "name"),
+    [
+        ("nginx", "nginx", "nginx"),
+        ("redis-server", "redis-server", "redis-server"),
+        ("pg_config", "postgresql", "PostgreSQL"),
+    ],
+)
+def test_make_run_step4_proxy_without_what_it_needs_says_how_to_install_it(
+    missing, package, name, tmp_path
+):
+    """Without nginx (NGINX names a program that is not there), without redis-server on the
+    PATH, or asked for POSTGRES=1 without PostgreSQL: the install line, a non-zero exit."""
+    arguments = [f"{var}={free_port()}" for var in ("PROXY_PORT", "HTTP_PORT", "PORT1", "PORT2")]
     if missing == "nginx":
         env = demo_environment(NGINX=str(tmp_path / "nginx"))
     else:
         if find_nginx() is None:
             pytest.skip("nginx is checked first")
+        # A PATH holding only what is not missing.
+        for program in ("redis-server", "pg_config"):
+            if program != missing and (path := shutil.which(program)):
+                (tmp_path / program).symlink_to(path)
         env = demo_environment(PATH=str(tmp_path))
-    ports = [f"{name}={free_port()}" for name in ("PROXY_PORT", "HTTP_PORT", "PORT1", "PORT2")]
+        arguments.append("POSTGRES=1")
     result = subprocess.run(
-        make_command("run-step4-proxy", *ports),
+        make_command("run-step4-proxy", *arguments),
         env=env,
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
     )
     assert result.returncode != 0
-    assert f"sudo apt-get install {missing}" in result.stdout
-    assert f"{missing} is not installed" in result.stdout
+    assert f"sudo apt-get install {package}" in result.stdout
+    assert f"{name} is not installed" in result.stdout
