@@ -101,6 +101,7 @@ async def test_pages_and_static_files_come_over_https_and_http_is_redirected(pro
         fetch, f"{chat.url}/static/chat/room.js", context
     )
     assert (status, headers["Content-Type"]) == (200, "text/javascript")
+    assert headers["Cache-Control"] == "no-cache"
     assert 'GET /static/chat/room.js HTTP/1.1" 200' in chat.nginx.access_log()
     assert "upstream=- " in chat.nginx.access_log()
     # The admin's login form sets the CSRF cookie, over HTTPS only.
