@@ -97,12 +97,19 @@ diffs:
 	$(PYTHON) scripts/lesson_diff.py --write docs/diffs
 
 superusers: $(INSTALLED)
-	@password=$$($(BIN)/python -c "import secrets; print(secrets.token_urlsafe(9))"); \
+	@password=$$($(BIN)/python -c "import secrets; print(secrets.token_urlsafe(9))"); created=""; \
 	for dir in $(STEPS); do \
-		(cd $$dir && $(BIN)/python manage.py migrate --noinput >/dev/null && \
-		 $(BIN)/python manage.py create_workshop_users --password "$$password") || exit 1; \
+		output=$$(cd $$dir && $(BIN)/python manage.py migrate --noinput >/dev/null && \
+			$(BIN)/python manage.py create_workshop_users --password "$$password") || exit 1; \
+		echo "$$dir: $$output"; \
+		case "$$output" in *Created*) created=yes;; esac; \
 	done; \
-	echo "Password for new users: $$password (shown once: write it down)"
+	if [ -n "$$created" ]; then \
+		echo "Password for the new users: $$password (shown once: write it down)"; \
+	else \
+		echo "No user was created, so no new password. To set one:"; \
+		echo "  cd step3_channel_layer && ../.venv/bin/python manage.py changepassword alice"; \
+	fi
 
 # The fan-out benchmark (docs/performance.md): prints the tables, writes bench/results/ and the page.
 bench: $(INSTALLED)
