@@ -57,11 +57,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         query = parse_qs(self.scope["query_string"].decode("latin-1"))
         # A guest's name is fixed for the socket: its ?username=, or its first good message's.
         self.guest_name = None if self.user.is_authenticated else guest_name(query)
+        listed_as = self.user.username if self.user.is_authenticated else self.guest_name
         self.member = {
             "id": member_id(query),
-            "username": self.user.username
-            if self.user.is_authenticated
-            else (self.guest_name or "anonymous"),
+            "username": listed_as or "anonymous",
             "authenticated": self.user.is_authenticated,
         }
         # Join before reading the history: a message saved in between then arrives twice
