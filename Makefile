@@ -1,5 +1,6 @@
 # Every entry point of the workshop. The first target you run creates .venv and installs
-# requirements.txt; it installs again whenever requirements.txt changes.
+# requirements.txt; it installs again whenever requirements.txt changes. When a wheelhouse/
+# folder is there (make wheelhouse), it installs from that folder only, without the network.
 
 PYTHON ?= python3
 PORT ?= 8000
@@ -12,12 +13,14 @@ HTTP_PORT ?= 8080
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 INSTALLED := $(VENV)/.installed
+WHEELHOUSE ?= wheelhouse
+OFFLINE := $(if $(wildcard $(WHEELHOUSE)/*),--no-index --find-links $(WHEELHOUSE),)
 STEPS := step1_http step2_websocket step3_channel_layer step4_production
 step_dir = $(word $(1),$(STEPS))
 
 .PHONY: help setup run run-step1 run-step2 run-step3 run-step4 run-step4-redis run-step4-proxy test test-step1 \
 	test-step2 test-step3 test-step4 test-repo check diff-1-2 diff-2-3 diff-3-4 diffs superusers \
-	bench bench-full lint format clean
+	bench bench-full lint format clean wheelhouse
 
 help:
 	@echo "make run            the finished chat (step 4) on http://127.0.0.1:$(PORT)/"
@@ -31,14 +34,22 @@ help:
 	@echo "make superusers     the workshop users, in every step's database"
 	@echo "make bench          the fan-out benchmark, quick (bench-full: the run for the docs)"
 	@echo "make lint           ruff check and format check"
+	@echo "make wheelhouse     download every package into $(WHEELHOUSE)/, for installing offline"
 	@echo "make clean          remove the virtualenv, databases and caches"
 
 $(INSTALLED): requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(OFFLINE) -r requirements.txt
 	@touch $@
 
 setup: $(INSTALLED)
+
+# For a room with bad Wi-Fi: every package of requirements.txt as files, made beforehand on a
+# machine like the attendees' (wheels are built per system and Python version). Copied into a
+# clone, the folder makes the first make install from it, or by hand:
+#   python3 -m venv .venv && .venv/bin/pip install --no-index --find-links wheelhouse -r requirements.txt
+wheelhouse: $(INSTALLED)
+	$(BIN)/python -m pip download --disable-pip-version-check -r requirements.txt -d $(WHEELHOUSE)
 
 run: run-step4
 
@@ -97,12 +108,19 @@ diffs:
 	$(PYTHON) scripts/lesson_diff.py --write docs/diffs
 
 superusers: $(INSTALLED)
-	@password=$$($(BIN)/python -c "import secrets; print(secrets.token_urlsafe(9))"); \
+	@password=$$($(BIN)/python -c "import secrets; print(secrets.token_urlsafe(9))"); created=""; \
 	for dir in $(STEPS); do \
-		(cd $$dir && $(BIN)/python manage.py migrate --noinput >/dev/null && \
-		 $(BIN)/python manage.py create_workshop_users --password "$$password") || exit 1; \
+		output=$$(cd $$dir && $(BIN)/python manage.py migrate --noinput >/dev/null && \
+			$(BIN)/python manage.py create_workshop_users --password "$$password") || exit 1; \
+		echo "$$dir: $$output"; \
+		case "$$output" in *Created*) created=yes;; esac; \
 	done; \
-	echo "Password for new users: $$password (shown once: write it down)"
+	if [ -n "$$created" ]; then \
+		echo "Password for the new users: $$password (shown once: write it down)"; \
+	else \
+		echo "No user was created, so no new password. To set one:"; \
+		echo "  cd step3_channel_layer && ../.venv/bin/python manage.py changepassword alice"; \
+	fi
 
 # The fan-out benchmark (docs/performance.md): prints the tables, writes bench/results/ and the page.
 bench: $(INSTALLED)

@@ -2,37 +2,73 @@
 
 import os
 import shutil
+import sys
 
 import pytest
 from channels.layers import channel_layers
 
+# Chromium or Google Chrome, and the chromedriver that drives it: CHROME_BINARY and CHROMEDRIVER
+# name them outright; otherwise the names on PATH (Linux, WSL, Homebrew), then macOS's apps.
+BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+MACOS_BROWSERS = (
+    "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
+    "/Applications/Chromium.app/Contents/MacOS/Chromium",
+    os.path.expanduser("~/Applications/Google Chrome.app/Contents/MacOS/Google Chrome"),
+)
+
 
 def find_chromium():
-    """Return (browser, driver) paths, or None when this machine has no Chromium."""
-    browser = next(
-        (path for name in ("chromium", "chromium-browser") if (path := shutil.which(name))), None
+    """(browser, driver): the paths found, None for what this machine does not have."""
+    browser = (
+        os.environ.get("CHROME_BINARY")
+        or next((path for name in BROWSER_NAMES if (path := shutil.which(name))), None)
+        or next((path for path in MACOS_BROWSERS if os.path.isfile(path)), None)
     )
-    driver = shutil.which("chromedriver")
-    return (browser, driver) if browser and driver else None
+    # Ubuntu's Chromium is a snap, whose driver is the command chromium.chromedriver.
+    driver = (
+        os.environ.get("CHROMEDRIVER")
+        or shutil.which("chromedriver")
+        or shutil.which("chromium.chromedriver")
+    )
+    return browser, driver
+
+
+def missing_chromium(browser, driver):
+    """Why the browser tests cannot run here, in one sentence; None when they can."""
+    install = (
+        "brew install --cask google-chrome chromedriver"
+        if sys.platform == "darwin"
+        else "Debian: sudo apt-get install chromium chromium-driver; "
+        "Ubuntu: sudo snap install chromium"
+    )
+    if browser is None:
+        return (
+            f"Browser tests need Chromium or Google Chrome: none of {', '.join(BROWSER_NAMES)} "
+            f"is on PATH and no Chrome is in /Applications. Install one ({install}) "
+            "or set CHROME_BINARY to its path."
+        )
+    if driver is None:
+        return (
+            f"Browser tests found {browser} but no chromedriver on PATH. Install the driver of "
+            f"the same version ({install}) or set CHROMEDRIVER to its path."
+        )
+    return None
 
 
 @pytest.fixture
 def browser():
-    """A headless Chromium driven by Selenium; closed after the test."""
-    found = find_chromium()
-    if found is None:
-        message = (
-            "Chromium and chromedriver are needed for browser tests: "
-            "sudo apt-get install chromium chromium-driver"
-        )
+    """A headless Chromium (or Chrome) driven by Selenium; closed after the test."""
+    browser_path, driver_path = find_chromium()
+    problem = missing_chromium(browser_path, driver_path)
+    if problem:
         if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+            pytest.fail(problem)
+        pytest.skip(problem)
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
-    options.binary_location = found[0]
+    options.binary_location = browser_path
     for argument in (
         "--headless=new",
         "--no-sandbox",
@@ -45,7 +81,7 @@ def browser():
         "--window-size=1200,900",
     ):
         options.add_argument(argument)
-    driver = webdriver.Chrome(options=options, service=Service(found[1]))
+    driver = webdriver.Chrome(options=options, service=Service(driver_path))
     driver.implicitly_wait(0)
     yield driver
     driver.quit()

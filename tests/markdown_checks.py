@@ -389,3 +389,52 @@ def named_tests(page):
         if match:
             mentions.append((number, match.group(1)))
     return mentions
+
+
+# How long the workshop path is to read
+
+WORKSHOP_PATH = (
+    "README.md",
+    "docs/README.md",
+    "docs/01-http.md",
+    "docs/02-websocket.md",
+    "docs/03-channel-layer.md",
+)
+WORDS_PER_MINUTE = 200  # a careful reading of technical prose
+DETAILS_OPEN = re.compile(r"<details\b", re.IGNORECASE)
+DETAILS_CLOSE = re.compile(r"</details\s*>", re.IGNORECASE)
+LINK_TARGET = re.compile(r"\]\([^)]*\)")
+HTML_TAG = re.compile(r"<[^>]+>")
+WORD = re.compile(r"\S*[A-Za-z0-9]\S*")
+STATED_MINUTES = re.compile(r"\b(?P<minutes>\d+) minutes\b")
+
+
+def count_prose_words(page):
+    """(words on the path, words folded away) in a page's prose, code blocks left out.
+
+    Prose is everything outside fenced code blocks and HTML comments: paragraphs, lists, tables,
+    headings and code spans. A word is a run of non-space characters with a letter or digit in
+    it (table rules and bullets are not words); a link counts its text, not its address. Words
+    inside a collapsed ``<details>`` element are counted apart: a reader opens them on purpose.
+    """
+    on_path = folded = depth = 0
+    for _, line in page.visible_prose():
+        opened, closed = len(DETAILS_OPEN.findall(line)), len(DETAILS_CLOSE.findall(line))
+        words = len(WORD.findall(HTML_TAG.sub(" ", LINK_TARGET.sub("]", line))))
+        if depth or opened:
+            folded += words
+        else:
+            on_path += words
+        depth = max(0, depth + opened - closed)
+    return on_path, folded
+
+
+def stated_minutes(page):
+    """The minutes a page says it takes, from the prose before its first ``##`` heading."""
+    for _, line in page.visible_prose():
+        if line.startswith("## "):
+            break
+        match = STATED_MINUTES.search(line)
+        if match:
+            return int(match.group("minutes"))
+    return None

@@ -8,18 +8,22 @@ import pytest
 from scripts.lesson_diff import LESSONS
 from tests.markdown_checks import (
     ROOT,
+    WORDS_PER_MINUTE,
+    WORKSHOP_PATH,
     CodeBlock,
     Link,
     MarkdownPage,
     check_code_block,
     check_link,
     check_make_target,
+    count_prose_words,
     known_test_names,
     make_mentions,
     makefile_targets,
     markdown_pages,
     named_tests,
     repository_files,
+    stated_minutes,
 )
 
 PAGES = markdown_pages()
@@ -100,6 +104,27 @@ def test_committed_lesson_diff_is_current(old, new, committed):
             min(len(committed_lines), len(current_lines)) + 1,
         )
         pytest.fail(f"{committed} is stale from line {first} on: run make diffs", pytrace=False)
+
+
+WORKSHOP_BUDGET = 5000  # words of prose, about 25 minutes of reading in a 3-hour workshop
+
+
+def test_the_workshop_path_is_at_most_5000_words_of_prose():
+    """README, the guide's front page and pages 1 to 3, read in order, fit the word budget."""
+    # Words folded into <details> count too: the budget is for everything the path holds.
+    words = {name: sum(count_prose_words(PAGES_BY_NAME[name])) for name in WORKSHOP_PATH}
+    total = sum(words.values())
+    assert total <= WORKSHOP_BUDGET, (
+        f"the workshop path is {total} words of prose ({total // WORDS_PER_MINUTE} minutes), "
+        f"over {WORKSHOP_BUDGET}: {words}"
+    )
+
+
+@pytest.mark.parametrize("name", WORKSHOP_PATH)
+def test_each_workshop_page_states_its_minutes(name):
+    """Every page of the workshop path says how many minutes it takes, before its first section."""
+    minutes = stated_minutes(PAGES_BY_NAME[name])
+    assert minutes, f"{name} does not say 'N minutes' before its first ## heading"
 
 
 def test_the_guide_is_there_to_check():
@@ -225,6 +250,27 @@ def test_make_checker_reports_an_unknown_target(tmp_path):
     assert check_make_target("check", targets) == []
     assert check_make_target("run-stepN", targets) == []
     assert check_make_target("deploy", targets) == ["make deploy is not a Makefile target"]
+
+
+def test_prose_words_leave_out_code_link_targets_and_details():
+    """Code blocks and link addresses are not words; a <details> element is counted apart."""
+    page = MarkdownPage(path=ROOT / "x.md", name="x.md")
+    page.parse(
+        "# Two words\n\n| a | b |\n| --- | --- |\n\nSee [the docs](https://example.com/a/b).\n\n"
+        "```python\nnot = counted + at_all\n```\n\n<!-- hidden words -->\n"
+        "<details>\n<summary>Folded</summary>\n\nfour words in here\n\n</details>\n\nlast\n"
+    )
+    assert count_prose_words(page) == (8, 5)
+
+
+def test_stated_minutes_come_from_before_the_first_section():
+    """A page states its minutes in its opening; a number of minutes further down is not it."""
+    page = MarkdownPage(path=ROOT / "x.md", name="x.md")
+    page.parse("# Step\n\n**Time:** 35 minutes: 5 to run.\n\n## Later\n\n10 minutes\n")
+    assert stated_minutes(page) == 35
+    late = MarkdownPage(path=ROOT / "x.md", name="x.md")
+    late.parse("# Step\n\nNo time here.\n\n## Later\n\n10 minutes\n")
+    assert stated_minutes(late) is None
 
 
 def test_checked_block_ids_name_the_page_and_line():

@@ -35,8 +35,9 @@ def servers(count, layer, redis=None):
 class Client:
     """A real WebSocket client in a room that records every frame it receives, in order."""
 
-    def __init__(self, server, room, username, after=None):
-        query = {"username": username, **({"after": after} if after is not None else {})}
+    def __init__(self, server, room, username, after=None, member=None):
+        query = {"username": username, "after": after, "member": member}
+        query = {key: value for key, value in query.items() if value is not None}
         self.url = server.ws_url(f"/ws/chat/{room}/?{urlencode(query)}")
         self.origin = server.origin
         self.server = server
@@ -85,7 +86,9 @@ class Client:
         """The names in this socket's user list, as room.js keeps it."""
         members = {}
         for frame in self.frames:
-            if frame["type"] == "user.joined":
+            if frame["type"] == "user.list":
+                members = {user["id"]: user["username"] for user in frame["users"]}
+            elif frame["type"] == "user.joined":
                 members[frame["user"]["id"]] = frame["user"]["username"]
             elif frame["type"] == "user.left":
                 members.pop(frame["user"]["id"], None)
