@@ -132,7 +132,7 @@ async def test_sockets_over_wss_on_both_servers_hear_each_other_once(proxied_cha
     upstreams = upstream_of_sockets(proxied_chat.nginx, "across")
     ports = {f"127.0.0.1:{server.port}" for server in proxied_chat.servers}
     assert {upstreams["alice"], upstreams["bob"]} == ports
-    assert await Message.objects.filter(rooms__url="across").acount() == 2
+    assert await Message.objects.filter(room__url="across").acount() == 2
 
 
 async def test_a_quiet_socket_outlives_the_proxys_read_timeout_thanks_to_pings(proxied_chat):
