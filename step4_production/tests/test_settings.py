@@ -1,4 +1,4 @@
-"""Settings read from the environment, as SPEC.md lists them."""
+"""Settings read from the environment, as the guide lists them (docs/reliability.md)."""
 
 import json
 import os
