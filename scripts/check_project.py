@@ -19,7 +19,12 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-STEPS = {"1": "step1_http", "2": "step2_websocket", "3": "step3_channel_layer", "4": "step4_production"}
+STEPS = {
+    "1": "step1_http",
+    "2": "step2_websocket",
+    "3": "step3_channel_layer",
+    "4": "step4_production",
+}
 NEEDED = ("manage.py", "learning/settings.py", "chat/apps.py")
 
 

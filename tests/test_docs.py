@@ -6,7 +6,6 @@ import sys
 import pytest
 
 from scripts.lesson_diff import LESSONS
-
 from tests.markdown_checks import (
     ROOT,
     CodeBlock,
