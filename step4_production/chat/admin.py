@@ -3,37 +3,37 @@ from django.contrib import admin
 from .models import Message, Room
 
 
-class RoomMessageInline(admin.TabularInline):
-    """A room's messages, on the room's own admin page."""
+class MessageInline(admin.TabularInline):
+    """A room's messages, on the room's own admin page, in the room's order."""
 
-    model = Room.messages.through
+    model = Message
     extra = 0
-    verbose_name = "message"
-    verbose_name_plural = "messages"
-    fields = ["message"]
-    readonly_fields = ["message"]
+    fields = ["sequence", "sentBy", "body", "announcement", "createdAt"]
+    readonly_fields = fields
     can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        # A message is numbered by store.save_message, in its room's transaction.
+        return False
 
 
 @admin.register(Room)
 class RoomAdmin(admin.ModelAdmin):
     list_display = ["url", "client", "agent", "last_sequence", "createdAt"]
     search_fields = ["url", "client"]
-    exclude = ["messages"]
     readonly_fields = ["last_sequence"]
-    inlines = [RoomMessageInline]
+    inlines = [MessageInline]
 
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
-    list_display = ["sentBy", "body", "room_names", "sequence", "announcement", "createdAt"]
-    list_filter = ["rooms", "announcement", "createdAt"]
-    search_fields = ["body", "sentBy", "rooms__url"]
-    readonly_fields = ["sequence", "client_id"]
+    list_display = ["sentBy", "body", "room", "sequence", "announcement", "createdAt"]
+    list_filter = ["room", "announcement", "createdAt"]
+    list_select_related = ["room"]
+    search_fields = ["body", "sentBy", "room__url"]
+    readonly_fields = ["room", "sequence", "client_id"]
 
-    @admin.display(description="rooms")
-    def room_names(self, message):
-        return ", ".join(room.url for room in message.rooms.all())
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("rooms")
+    def has_add_permission(self, request):
+        # A message is numbered by store.save_message, in its room's transaction.
+        return False

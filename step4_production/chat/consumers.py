@@ -13,9 +13,12 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import DatabaseError
+from django.utils.crypto import salted_hmac
 
 from . import store
+from .presence import presence_for
 from .protocol import (
+    CLIENT_ID_PATTERN,
     FrameError,
     TokenBucket,
     client_id_of,
@@ -52,9 +55,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.user = self.scope["user"]
         self.rate_limit = TokenBucket(settings.CHAT_RATE_LIMIT)
         query = parse_qs(self.scope["query_string"].decode("latin-1"))
+        # A guest's name is fixed for the socket: its ?username=, or its first good message's.
+        self.guest_name = None if self.user.is_authenticated else guest_name(query)
         self.member = {
-            "id": uuid.uuid4().hex,
-            "username": self.user.username if self.user.is_authenticated else guest_name(query),
+            "id": member_id(query),
+            "username": self.user.username
+            if self.user.is_authenticated
+            else (self.guest_name or "anonymous"),
             "authenticated": self.user.is_authenticated,
         }
         # Join before reading the history: a message saved in between then arrives twice
@@ -62,17 +69,21 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(self.room_group_name, self.channel_name)
         self.joined = True
         await self.accept()
-        room = await database_sync_to_async(store.join_room)(self.room_name, self.user)
-        after = last_seen(query)
-        if after is not None and after > room.last_sequence:
-            after = None  # The browser remembers messages this database never had.
-        messages = await database_sync_to_async(store.history)(self.room_name, after)
+        try:
+            self.room = await database_sync_to_async(store.join_room)(self.room_name, self.user)
+            after = last_seen(query)
+            if after is not None and after > self.room.last_sequence:
+                after = None  # The browser remembers messages this database never had.
+            messages = await database_sync_to_async(store.history)(self.room, after)
+        except DatabaseError:
+            # Without its history the page would show a room with holes: close with 1011
+            # (server error), and the page tries again after its backoff.
+            logger.exception("Could not read room %s", self.room_name)
+            await self.close(code=1011)
+            return
         self.last_sequence = messages[-1].sequence if messages else (after or 0)
         await self.send_history(messages)
-        await self.channel_layer.group_send(
-            self.room_group_name,
-            {"type": "presence.join", "member": self.member, "channel": self.channel_name},
-        )
+        await self.enter_roster()
 
     async def receive(self, text_data=None, bytes_data=None):
         """Save a good message, then send it to the whole room; a bad frame gets an error."""
@@ -81,17 +92,38 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 raise FrameError("rate_limited", "You are sending too fast: wait a moment.")
             frame = read_frame(text_data, bytes_data)
             message = read_message(frame)
-            username = self.user.username if self.user.is_authenticated else read_username(frame)
+            username = self.sender_name(frame)
             client_id = read_client_id(frame)
             saved, created = await self.save(message, username, client_id)
         except FrameError as error:
             await self.send_json(error.as_frame(client_id_of(text_data)))
             return
+        if not self.user.is_authenticated and self.guest_name is None:
+            await self.rename_guest(username)
         if created:
             await self.send_to_room(saved)
+        elif saved.sequence > self.last_sequence:
+            # A resend of a message saved before, which this socket was not sent yet: in its
+            # place in the stream, so that its room event, if still on its way, is dropped.
+            await self.chat_message(message_event(saved))
         else:
-            # A resend of a message saved before: only its sender needs to hear it again.
+            # A resend of a message this socket was sent before: its sender needs it back.
             await self.send(text_data=dumps(saved.to_frame()))
+
+    def sender_name(self, frame):
+        """Who a frame is from: a logged-in user's username, or the guest's name for the socket."""
+        if self.user.is_authenticated:
+            return self.user.username
+        username = read_username(frame)
+        if self.guest_name is not None and username != self.guest_name:
+            detail = f"This socket's name is {self.guest_name}: reconnect to change it."
+            raise FrameError("invalid_username", detail)
+        return username
+
+    async def rename_guest(self, username):
+        """A guest without a name in its URL is named by its first good message, in the list too."""
+        self.guest_name = self.member["username"] = username
+        await self.enter_roster(announce_only=True)
 
     async def save(self, message, username, client_id):
         try:
@@ -126,7 +158,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return  # Already sent: in the history, or while filling a gap.
         if sequence > self.last_sequence + 1:
             missed = await database_sync_to_async(store.messages_between)(
-                self.room_name, self.last_sequence, sequence
+                self.room, self.last_sequence, sequence
             )
             # The layer dropped events for this socket (its channel was full) or another server's
             # event came first: the log says how often, to size the channel layer's capacity.
@@ -138,22 +170,25 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=event["text"])
         self.last_sequence = sequence
 
-    async def presence_join(self, event):
-        """Someone entered the room: show them, and tell them that we are here."""
-        await self.send_json({"type": "user.joined", "user": event["member"]})
-        if event["channel"] != self.channel_name:
-            try:
-                await self.channel_layer.send(
-                    event["channel"], {"type": "presence.here", "member": self.member}
-                )
-            except Exception:
-                # The newcomer's channel is full or the layer is down: it misses one name,
-                # and this socket must not close over it.
-                logger.warning("Could not answer a join in %s", self.room_name, exc_info=True)
+    async def enter_roster(self, announce_only=False):
+        """Send the room's members in one frame, then tell the room once that we are here."""
+        presence = presence_for(self.channel_layer)
+        try:
+            members = await presence.join(self.room_group_name, self.member, self.channel_name)
+            if not announce_only:
+                await self.send_json({"type": "user.list", "users": members})
+            await self.channel_layer.group_send(
+                self.room_group_name, {"type": "presence.join", "member": self.member}
+            )
+        except Exception:
+            # The roster or the layer (Redis) is unreachable: the room may not list this socket
+            # until its server next refreshes the roster, but the socket works on.
+            logger.warning("Could not list a member in %s", self.room_name, exc_info=True)
 
-    async def presence_here(self, event):
-        """A member who was already in the room answered our join."""
-        await self.send_json({"type": "user.joined", "user": event["member"]})
+    async def presence_join(self, event):
+        """Someone entered the room (the socket itself is already in its user.list)."""
+        if event["member"]["id"] != self.member["id"]:
+            await self.send_json({"type": "user.joined", "user": event["member"]})
 
     async def presence_leave(self, event):
         """Someone left the room."""
@@ -188,14 +223,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not getattr(self, "joined", False):
             return
         self.joined = False
+        presence = presence_for(self.channel_layer)
         try:
             await self.channel_layer.group_discard(self.room_group_name, self.channel_name)
-            await self.channel_layer.group_send(
-                self.room_group_name, {"type": "presence.leave", "member": self.member}
-            )
+            # False when the member reconnected elsewhere, or was swept off the roster already.
+            if await presence.leave(self.room_group_name, self.member, self.channel_name):
+                await self.channel_layer.group_send(
+                    self.room_group_name, {"type": "presence.leave", "member": self.member}
+                )
         except Exception:
-            # The layer (Redis) is unreachable. Redis drops a group member after group_expiry
-            # (a day), and messages sent to a channel nobody reads expire unread meanwhile.
+            # The layer (Redis) is unreachable. The roster entry expires unrefreshed, and the
+            # server that sweeps it takes the channel out of the group and says it left.
             logger.warning("Could not leave group %s", self.room_group_name, exc_info=True)
 
     async def send_history(self, messages):
@@ -222,11 +260,23 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
 
 def guest_name(query):
-    """The display name an anonymous socket gives in its URL (?username=...), for the user list."""
+    """The name an anonymous socket gives in its URL (?username=...), or None."""
     try:
         return read_username({"username": query.get("username", [""])[-1]})
     except FrameError:
-        return "anonymous"
+        return None
+
+
+def member_id(query):
+    """The socket's id in the user list: the same for every socket of one page (?member=...).
+
+    The page's key stays in the page; the room sees only this hash of it, so nobody can take
+    over another member's entry by copying the id from the list.
+    """
+    key = query.get("member", [""])[-1]
+    if not CLIENT_ID_PATTERN.fullmatch(key):
+        return uuid.uuid4().hex
+    return salted_hmac("chat.presence.member", key).hexdigest()[:32]
 
 
 def last_seen(query):

@@ -148,6 +148,12 @@ CHAT_RATE_LIMIT = float(os.environ.get("CHAT_RATE_LIMIT", "5"))
 if CHAT_RATE_LIMIT < 0:
     raise ImproperlyConfigured("CHAT_RATE_LIMIT must be 0 (no limit) or more.")
 
+# Seconds a room's roster lists a member whose server stopped refreshing it (chat/presence.py);
+# each server refreshes its own members every third of that.
+CHAT_PRESENCE_TTL = float(os.environ.get("CHAT_PRESENCE_TTL", "30"))
+if not CHAT_PRESENCE_TTL > 0:
+    raise ImproperlyConfigured("CHAT_PRESENCE_TTL must be a number of seconds over 0.")
+
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",

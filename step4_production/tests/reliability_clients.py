@@ -6,12 +6,15 @@ from urllib.parse import urlencode
 
 import websockets
 
+from tests.sockets import next_frame
+
 # Generous: the machine running the tests may be busy.
 TIMEOUT = 15
 
 
 async def join(server, room, username, after=None):
-    """A client in the room, as room.js opens it; its first history frame is in .history."""
+    """A client in the room, as room.js opens it; its first history frame is in .history, its
+    user list in .users."""
     parameters = {"username": username}
     if after is not None:
         parameters["after"] = after
@@ -19,17 +22,9 @@ async def join(server, room, username, after=None):
         server.ws_url(f"/ws/chat/{room}/?{urlencode(parameters)}"),
         additional_headers=server.origin,
     )
-    socket.history = (await next_frame(socket, "history"))["messages"]
+    socket.history = (await next_frame(socket, "history", TIMEOUT))["messages"]
+    socket.users = (await next_frame(socket, "user.list", TIMEOUT))["users"]
     return socket
-
-
-async def next_frame(socket, frame_type, timeout=TIMEOUT):
-    """The next frame of this type; frames of other types on the way are skipped."""
-    async with asyncio.timeout(timeout):
-        while True:
-            frame = json.loads(await socket.recv())
-            if frame["type"] == frame_type:
-                return frame
 
 
 def chat_frame(text, username, client_id=None):

@@ -52,15 +52,22 @@ ONE_MIB = 1024 * 1024
 # History
 
 
-async def test_a_new_socket_first_receives_the_history_then_its_own_arrival():
-    """The first frame is the history (empty in a new room); then the socket sees itself join."""
-    alice = await open_socket(username="alice")
-    assert alice.history == []
-    joined = await alice.receive_json_from(timeout=TIMEOUT)
-    assert joined["type"] == "user.joined"
-    assert joined["user"]["username"] == "alice"
-    assert await alice.receive_nothing()
-    await alice.disconnect()
+async def test_a_new_socket_first_receives_the_history_then_the_user_list():
+    """The first frame is the history (empty in a new room); then the room's members, itself
+    included, in one user.list frame; then nothing until something happens."""
+    communicator = WebsocketCommunicator(application, "/ws/chat/lobby/?username=alice", [ORIGIN])
+    assert (await communicator.connect(timeout=TIMEOUT))[0]
+    assert await communicator.receive_json_from(timeout=TIMEOUT) == {
+        "type": "history",
+        "messages": [],
+    }
+    users = await communicator.receive_json_from(timeout=TIMEOUT)
+    assert users["type"] == "user.list"
+    assert [(user["username"], user["authenticated"]) for user in users["users"]] == [
+        ("alice", False)
+    ]
+    assert await communicator.receive_nothing()
+    await communicator.disconnect()
 
 
 async def test_the_history_is_the_last_50_messages_oldest_first():
@@ -105,6 +112,28 @@ async def test_an_after_that_is_not_a_plain_number_gets_the_ordinary_history(aft
     await save_messages("lobby", ["one", "two"])
     alice = await open_socket(after=after)
     assert [message["message"] for message in alice.history] == ["one", "two"]
+    await alice.disconnect()
+
+
+async def test_a_reconnect_after_more_than_one_frame_of_messages_gets_them_all_in_frames():
+    """120 missed messages: replayed in history frames of at most 50, in order, each once."""
+    await save_messages("lobby", [f"message {n}" for n in range(1, 122)])
+    alice = await open_socket(after=1)
+    assert [len(messages) for messages in alice.history_frames] == [50, 50, 20]
+    replayed = [message["sequence"] for message in alice.history]
+    assert replayed == list(range(2, 122))
+    assert await hears_no_message(alice)
+    await alice.disconnect()
+
+
+async def test_a_reconnect_is_replayed_at_most_max_replay_messages(monkeypatch):
+    """Missed more than MAX_REPLAY: the newest MAX_REPLAY are replayed, ending at the newest."""
+    monkeypatch.setattr(store, "MAX_REPLAY", 60)
+    await save_messages("lobby", [f"message {n}" for n in range(1, 81)])
+    alice = await open_socket(after=0)
+    replayed = [message["sequence"] for message in alice.history]
+    assert replayed == list(range(21, 81))
+    assert await hears_no_message(alice)
     await alice.disconnect()
 
 
@@ -174,7 +203,6 @@ async def test_three_senders_at_once_every_socket_gets_every_message_once_in_ord
 async def test_a_socket_in_another_room_hears_nothing():
     """Each room is its own group: a socket in another room hears no message and no arrival."""
     eve = await open_socket("elsewhere", username="eve")
-    await next_frame(eve, "user.joined")  # her own arrival
     alice = await open_socket("lobby", username="alice")
     await alice.send_json_to({"message": "only for the lobby", "username": "alice"})
     await next_frame(alice)
@@ -185,7 +213,7 @@ async def test_a_socket_in_another_room_hears_nothing():
 
 
 async def test_a_message_is_saved_in_its_room_before_anyone_receives_it(monkeypatch):
-    """At the moment the message goes to the group, it is already a row in Room.messages."""
+    """At the moment the message goes to the group, it is already a row in its room."""
     layer = get_channel_layer()
     group_send = layer.group_send
     saved_when_sent = []
@@ -205,7 +233,7 @@ async def test_a_message_is_saved_in_its_room_before_anyone_receives_it(monkeypa
     assert saved_when_sent == [True]
     message = await Message.objects.aget(id=frame["id"])
     assert (message.body, message.sentBy, message.sequence) == ("saved first", "alice", 1)
-    assert [room.url async for room in message.rooms.all()] == ["lobby"]
+    assert (await Room.objects.aget(pk=message.room_id)).url == "lobby"
     await close_all(alice, bob)
 
 
@@ -272,6 +300,23 @@ async def test_a_resend_with_the_same_client_id_is_saved_once():
     await close_all(alice, bob, again)
 
 
+async def test_a_client_id_used_in_another_room_saves_a_new_message_here():
+    """A client_id belongs to its room: the same id in room B is a new message in B, and room
+    A's message (its text included) never reaches B."""
+    alice = await open_socket("room-a")
+    await alice.send_json_to({"message": "secret of A", "username": "alice", "client_id": "id-1"})
+    in_a = await next_frame(alice)
+    bob = await open_socket("room-b", username="bob")
+    await bob.send_json_to({"message": "hello B", "username": "bob", "client_id": "id-1"})
+    in_b = await next_frame(bob)
+    assert (in_b["message"], in_b["sequence"], in_b["client_id"]) == ("hello B", 1, "id-1")
+    assert in_b["id"] != in_a["id"]
+    assert await saved_bodies("room-a") == ["secret of A"]
+    assert await saved_bodies("room-b") == ["hello B"]
+    assert await hears_no_message(alice)
+    await close_all(alice, bob)
+
+
 # Identity
 
 
@@ -294,15 +339,43 @@ async def test_a_logged_in_user_is_their_username_whatever_the_frame_claims():
 
 async def test_an_anonymous_name_is_trimmed_and_used():
     """Without a login, the frame's username names the sender, trimmed; 32 characters is fine."""
-    alice = await open_socket()
-    await alice.send_json_to({"message": "hi", "username": "  bob \n"})
-    frame = await next_frame(alice)
-    assert (frame["username"], frame["authenticated"]) == ("bob", False)
-    await alice.send_json_to({"message": "hi", "username": "b" * 32})
-    assert (await next_frame(alice))["username"] == "b" * 32
-    message = await Message.objects.aget(id=frame["id"])
-    assert (message.sentBy, message.created_By_id) == ("bob", None)
-    await alice.disconnect()
+    for name in ("bob", "b" * 32):
+        guest = await open_socket(username=name)
+        await guest.send_json_to({"message": "hi", "username": f"  {name} \n"})
+        frame = await next_frame(guest)
+        assert (frame["username"], frame["authenticated"]) == (name, False)
+        message = await Message.objects.aget(id=frame["id"])
+        assert (message.sentBy, message.created_By_id) == (name, None)
+        await guest.disconnect()
+
+
+async def test_a_guests_name_is_fixed_for_the_socket_by_its_url():
+    """A guest who connected as alice cannot post as anyone else: invalid_username, nothing
+    saved, nothing broadcast; as alice it still works."""
+    alice = await open_socket(username="alice")
+    bob = await open_socket(username="bob")
+    await alice.send_json_to({"message": "I am bob", "username": "bob", "client_id": "c-1"})
+    error = await next_frame(alice, "error")
+    assert (error["code"], error["client_id"]) == ("invalid_username", "c-1")
+    assert "alice" in error["detail"]
+    assert await hears_no_message(bob)
+    await alice.send_json_to({"message": "I am alice", "username": "alice"})
+    assert (await next_frame(bob))["username"] == "alice"
+    assert await saved_bodies() == ["I am alice"]
+    await close_all(alice, bob)
+
+
+async def test_a_guest_without_a_name_in_its_url_is_named_by_its_first_good_message():
+    """No ?username=: the first message that is saved names the socket; a bad frame does not."""
+    guest = await open_socket(username=None)
+    await guest.send_json_to({"message": "  ", "username": "mallory"})
+    assert (await next_frame(guest, "error"))["code"] == "invalid_message"
+    await guest.send_json_to({"message": "hi", "username": "dora"})
+    assert (await next_frame(guest))["username"] == "dora"
+    await guest.send_json_to({"message": "hi again", "username": "eve"})
+    assert (await next_frame(guest, "error"))["code"] == "invalid_username"
+    assert await saved_bodies() == ["hi"]
+    await guest.disconnect()
 
 
 # The origin check
@@ -515,7 +588,6 @@ async def test_a_consumer_whose_handler_raised_leaves_no_member_in_the_group(mon
     layer = get_channel_layer()
     victim = await open_socket(username="victim")
     witness = await open_socket(username="witness")
-    await next_frame(victim, "user.joined")
     await next_frame(victim, "user.joined")
     assert len(layer.groups["chat_lobby"]) == 2
 

@@ -9,7 +9,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.reliability_clients import chat_frame, join, next_frame
+from tests.reliability_clients import chat_frame, join
+from tests.sockets import next_frame
 
 # The server reads the test database from another process: rows must be committed.
 pytestmark = pytest.mark.django_db(transaction=True)

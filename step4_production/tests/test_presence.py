@@ -1,40 +1,48 @@
-"""Who is here: arrivals and departures travel over the room's group, and a newcomer is told
-who was already there by each member, with channel_layer.send to the newcomer's channel."""
+"""Who is here: a newcomer reads the room's roster in one user.list frame; each arrival and
+departure is one event to the room; entries that their server stops refreshing expire."""
+
+import asyncio
 
 import pytest
+from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
 
-from tests.sockets import TIMEOUT, close_all, frames_left, login_cookie, next_frame, open_socket
+from chat.consumers import room_group_name
+from chat.presence import entry_text, presence_for
+from tests.sockets import (
+    TIMEOUT,
+    close_all,
+    frames_left,
+    login_cookie,
+    next_frame,
+    open_socket,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-async def members_seen(communicator, count):
-    """The next `count` user.joined frames' members, by username."""
-    members = [(await next_frame(communicator, "user.joined"))["user"] for _ in range(count)]
-    return {member["username"]: member for member in members}
-
-
-async def test_a_newcomer_learns_who_was_already_there():
-    """Alice and bob are in the room; carol arrives and is told about herself, alice and bob."""
+async def test_a_newcomer_gets_the_whole_roster_in_one_frame_and_each_member_one_event():
+    """Alice and bob are in the room; carol arrives: one user.list for her, naming all three,
+    and one user.joined for each of the others. Nothing more, whatever the room's size."""
     alice = await open_socket(username="alice")
-    await members_seen(alice, 1)
     bob = await open_socket(username="bob")
-    await members_seen(bob, 2)
+    assert (await next_frame(alice, "user.joined"))["user"]["username"] == "bob"
 
     carol = await open_socket(username="carol")
-    seen = await members_seen(carol, 3)
-    assert set(seen) == {"alice", "bob", "carol"}
-    assert all(member.keys() == {"id", "username", "authenticated"} for member in seen.values())
-    # Each member answered once: nothing more for carol.
+    assert set(carol.users) == {"alice", "bob", "carol"}
+    assert all(
+        member.keys() == {"id", "username", "authenticated"} for member in carol.users.values()
+    )
     assert await frames_left(carol) == []
+    for member in (alice, bob):
+        assert await frames_left(member) == [{"type": "user.joined", "user": carol.users["carol"]}]
     await close_all(alice, bob, carol)
 
 
 async def test_join_and_leave_are_seen_by_the_others():
     """Bob comes and goes: alice sees him join, then leave, with the same member id."""
     alice = await open_socket(username="alice")
-    await members_seen(alice, 1)
+    assert set(alice.users) == {"alice"}
     bob = await open_socket(username="bob")
 
     joined = await next_frame(alice, "user.joined")
@@ -46,43 +54,133 @@ async def test_join_and_leave_are_seen_by_the_others():
     await alice.disconnect()
 
 
-async def test_two_sockets_with_one_name_are_two_members():
-    """Two tabs of one person are two members (two ids): closing one leaves the other listed."""
-    alice = await open_socket(username="alice")
-    await members_seen(alice, 1)
-    second_tab = await open_socket(username="alice")
+async def test_two_pages_with_one_name_are_two_members():
+    """Two tabs of one person (two page keys) are two members: closing one leaves the other."""
+    alice = await open_socket(username="alice", member="tab-1")
+    second_tab = await open_socket(username="alice", member="tab-2")
     joined = await next_frame(alice, "user.joined")
+    assert joined["user"]["id"] != alice.users["alice"]["id"]
     await second_tab.disconnect()
     left = await next_frame(alice, "user.left")
     assert left["user"]["id"] == joined["user"]["id"]
     await alice.disconnect()
 
 
+async def test_a_page_that_reconnects_is_listed_once():
+    """A page's new socket (same ?member= key) takes over its entry: the room sees it join again
+    under the same id, and the old socket closing late does not remove it."""
+    bob = await open_socket(username="bob")
+    alice = await open_socket(username="alice", member="alices-page")
+    first = (await next_frame(bob, "user.joined"))["user"]
+    again = await open_socket(username="alice", member="alices-page")
+    assert (await next_frame(bob, "user.joined"))["user"] == first
+    assert [member["id"] for member in again.users.values()].count(first["id"]) == 1
+    await alice.disconnect()  # The old socket's server notices the drop only now.
+    assert await frames_left(bob) == []
+
+    carol = await open_socket(username="carol")
+    assert set(carol.users) == {"alice", "bob", "carol"}
+    await again.disconnect()
+    assert await next_frame(bob, "user.left") == {"type": "user.left", "user": first}
+    await close_all(bob, carol)
+
+
+async def test_the_room_sees_a_hash_of_the_page_key_never_the_key():
+    """The id in the list cannot be used as a key to take over that member's entry."""
+    alice = await open_socket(username="alice", member="secret-key")
+    listed = alice.users["alice"]["id"]
+    assert "secret-key" not in listed
+    mallory = await open_socket(username="mallory", member=listed)
+    assert mallory.users["mallory"]["id"] != listed
+    assert mallory.users["alice"]["id"] == listed
+    await close_all(alice, mallory)
+
+
 async def test_a_logged_in_member_is_listed_under_their_username():
     """The URL's ?username= cannot rename a logged-in user in the list either."""
     user = await get_user_model().objects.acreate_user("alice", password="unused-password")
     bob = await open_socket(username="bob")
-    await members_seen(bob, 1)
     alice = await open_socket(username="mallory", headers=[await login_cookie(user)])
 
     joined = (await next_frame(bob, "user.joined"))["user"]
     assert (joined["username"], joined["authenticated"]) == ("alice", True)
+    assert set(alice.users) == {"alice", "bob"}
     await close_all(alice, bob)
 
 
-async def test_a_socket_without_a_good_name_is_listed_as_anonymous():
-    """No ?username=, or one the chat would refuse, is listed as "anonymous"."""
+async def test_a_guest_without_a_name_is_anonymous_until_its_first_good_message():
+    """No ?username= (or one the chat refuses): listed as "anonymous", then renamed, same id,
+    by its first good message."""
+    bob = await open_socket(username="bob")
     for username in (None, "   ", "x" * 33):
-        socket = await open_socket(username=username)
-        assert (await next_frame(socket, "user.joined"))["user"]["username"] == "anonymous"
-        await socket.disconnect()
+        guest = await open_socket(username=username)
+        assert "anonymous" in guest.users
+        await next_frame(bob, "user.joined")
+        await guest.disconnect()
+        await next_frame(bob, "user.left")
+    guest = await open_socket(username=None)
+    listed = (await next_frame(bob, "user.joined"))["user"]
+    await guest.send_json_to({"message": "hi", "username": "dora"})
+    renamed = await next_frame(bob, "user.joined")
+    assert renamed["user"] == {**listed, "username": "dora"}
+    await close_all(bob, guest)
 
 
 async def test_presence_stays_in_its_room():
     """Arrivals and departures in one room are not heard in another."""
     eve = await open_socket("elsewhere", username="eve")
-    await members_seen(eve, 1)
     alice = await open_socket("lobby", username="alice")
     await alice.disconnect()
     assert await frames_left(eve) == []
     await eve.disconnect()
+
+
+# Healing: entries expire unless their server refreshes them (CHAT_PRESENCE_TTL)
+
+
+async def add_member_of_a_dead_server(room, username):
+    """A roster entry and group member as a server leaves them when it dies without a word."""
+    layer = get_channel_layer()
+    member = {"id": f"ghost-{username}", "username": username, "authenticated": False}
+    channel = await layer.new_channel()
+    group = room_group_name(room)
+    await layer.group_add(group, channel)
+    roster = presence_for(layer).roster
+    await roster.join(group, member["id"], entry_text(member, channel), 0.5)
+    return member, channel
+
+
+async def test_a_member_whose_server_died_leaves_the_list_and_the_group(settings):
+    """Nobody refreshes the ghost's entry: it expires, the room is told it left (once), and its
+    channel leaves the group, so group_send stops writing to it."""
+    settings.CHAT_PRESENCE_TTL = 0.6
+    ghost, channel = await add_member_of_a_dead_server("lobby", "ghost")
+    alice = await open_socket(username="alice")
+    bob = await open_socket(username="bob")
+    assert set(alice.users) == {"alice", "ghost"}
+    for member in (alice, bob):
+        assert await next_frame(member, "user.left") == {"type": "user.left", "user": ghost}
+    assert channel not in get_channel_layer().groups[room_group_name("lobby")]
+    carol = await open_socket(username="carol")
+    assert "ghost" not in carol.users
+    # The live members are refreshed meanwhile: nobody else leaves.
+    assert [frame["type"] for frame in await frames_left(alice, timeout=1)] == ["user.joined"]
+    await close_all(alice, bob, carol)
+
+
+async def test_a_member_swept_off_while_its_server_stalled_is_listed_again(settings):
+    """If a live member's entry is gone (swept, or Redis restarted empty), its server adds it
+    again at the next refresh and the room sees it join again."""
+    settings.CHAT_PRESENCE_TTL = 0.6
+    alice = await open_socket(username="alice")
+    bob = await open_socket(username="bob")
+    await next_frame(alice, "user.joined")
+    layer = get_channel_layer()
+    group = room_group_name("lobby")
+    entries = presence_for(layer).roster.groups[group]
+    del entries[bob.users["bob"]["id"]]
+    async with asyncio.timeout(TIMEOUT):
+        joined = await next_frame(alice, "user.joined")
+    assert joined["user"] == bob.users["bob"]
+    assert bob.users["bob"]["id"] in entries
+    await close_all(alice, bob)

@@ -85,7 +85,9 @@ class Client:
         """The names in this socket's user list, as room.js keeps it."""
         members = {}
         for frame in self.frames:
-            if frame["type"] == "user.joined":
+            if frame["type"] == "user.list":
+                members = {user["id"]: user["username"] for user in frame["users"]}
+            elif frame["type"] == "user.joined":
                 members[frame["user"]["id"]] = frame["user"]["username"]
             elif frame["type"] == "user.left":
                 members.pop(frame["user"]["id"], None)

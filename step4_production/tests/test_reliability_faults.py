@@ -11,31 +11,14 @@ from django.db import OperationalError, connection
 from chat import store
 from chat.consumers import ChatConsumer
 from chat.models import Message, Room
-from tests.reliability_clients import Listener, chat_frame, join, next_frame
+from tests.reliability_clients import Listener, chat_frame, join
 from tests.servers import DaphneServer, daphne_server
-from tests.sockets import open_socket
+from tests.sockets import chat_frames_left, next_frame, open_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ORIGIN = (b"origin", b"http://localhost")
 TIMEOUT = 5
-
-
-async def next_of_type(communicator, frame_type):
-    """The next frame of this type; presence frames on the way are skipped."""
-    while True:
-        frame = await communicator.receive_json_from(timeout=TIMEOUT)
-        if frame["type"] == frame_type:
-            return frame
-        assert frame["type"] in ("user.joined", "user.left"), frame
-
-
-async def chat_frames_left(communicator):
-    """The chat messages and errors the socket receives within 0.3 s of quiet."""
-    frames = []
-    while not await communicator.receive_nothing(timeout=0.3):
-        frames.append(await communicator.receive_json_from(timeout=TIMEOUT))
-    return [frame for frame in frames if frame["type"] not in ("user.joined", "user.left")]
 
 
 @contextmanager
@@ -56,7 +39,7 @@ def refusing_new_messages():
 async def check_failed_write_then_recovery(sender, other, recover):
     """The sender gets not_saved, nobody gets the message, and the socket works on afterwards."""
     await sender.send_to(text_data=chat_frame("lost?", "alice", client_id="first-try"))
-    error = await next_of_type(sender, "error")
+    error = await next_frame(sender, "error")
     assert (error["code"], error["client_id"]) == ("not_saved", "first-try")
     assert await chat_frames_left(other) == []
     assert await database_sync_to_async(Message.objects.count)() == 0
@@ -67,7 +50,7 @@ async def check_failed_write_then_recovery(sender, other, recover):
     # The same socket sends again, and everyone gets the message, numbered 1.
     await sender.send_to(text_data=chat_frame("lost?", "alice", client_id="first-try"))
     for communicator in (sender, other):
-        frame = await next_of_type(communicator, "chat.message")
+        frame = await next_frame(communicator, "chat.message")
         assert (frame["message"], frame["sequence"]) == ("lost?", 1)
     assert await database_sync_to_async(Message.objects.count)() == 1
 

@@ -10,21 +10,13 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from chat import store
 from chat.models import Message
+from tests.sockets import next_frame
 
 # The server reads the test database from another process: rows must be committed.
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # Generous: the machine running the tests may be busy.
 TIMEOUT = 10
-
-
-async def receive_type(websocket, frame_type):
-    """The next frame of the given type (presence frames may come in between)."""
-    async with asyncio.timeout(TIMEOUT):
-        while True:
-            frame = json.loads(await websocket.recv())
-            if frame["type"] == frame_type:
-                return frame
 
 
 def open_socket(server, room):
@@ -42,18 +34,18 @@ async def test_two_clients_in_one_room_hear_each_other(chat_server):
     async with open_socket(chat_server, "two") as alice, open_socket(chat_server, "two") as bob:
         # The handshake is one HTTP request, answered "101 Switching Protocols".
         assert alice.response.status_code == 101
-        assert (await receive_type(alice, "history"))["messages"] == []
-        await receive_type(bob, "history")
-        here = [(await receive_type(bob, "user.joined"))["user"]["username"] for _ in range(2)]
+        assert (await next_frame(alice, "history"))["messages"] == []
+        await next_frame(bob, "history")
+        here = [user["username"] for user in (await next_frame(bob, "user.list"))["users"]]
         assert here == ["anonymous", "anonymous"]
 
         await alice.send(json.dumps({"message": "hello bob", "username": "alice"}))
         for socket in (alice, bob):
-            frame = await receive_type(socket, "chat.message")
+            frame = await next_frame(socket, "chat.message")
             assert (frame["message"], frame["username"]) == ("hello bob", "alice")
         await bob.send(json.dumps({"message": "hi alice", "username": "bob"}))
         for socket in (alice, bob):
-            frame = await receive_type(socket, "chat.message")
+            frame = await next_frame(socket, "chat.message")
             assert (frame["message"], frame["username"]) == ("hi alice", "bob")
 
     # Leaving the block sent a close frame (1000); the server answered with the same code.
@@ -101,8 +93,8 @@ async def test_a_history_of_50_emoji_messages_passes_daphnes_1_mib_limit(chat_se
 async def test_a_frame_over_one_mib_closes_only_that_socket(chat_server):
     """Daphne refuses a frame over 1 MiB by dropping that connection; the room goes on."""
     async with open_socket(chat_server, "big") as sender, open_socket(chat_server, "big") as other:
-        await receive_type(sender, "history")
-        await receive_type(other, "history")
+        await next_frame(sender, "history")
+        await next_frame(other, "history")
         # The connection is dropped without a close frame: code 1006, "abnormal closure".
         with pytest.raises(ConnectionClosed):
             await sender.send("x" * (1024 * 1024 + 1))
@@ -112,4 +104,4 @@ async def test_a_frame_over_one_mib_closes_only_that_socket(chat_server):
         assert sender.close_code == 1006
 
         await other.send(json.dumps({"message": "unharmed", "username": "bob"}))
-        assert (await receive_type(other, "chat.message"))["message"] == "unharmed"
+        assert (await next_frame(other, "chat.message"))["message"] == "unharmed"

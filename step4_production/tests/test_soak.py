@@ -67,7 +67,7 @@ async def wait_until_saved(room, count, timeout=15):
 
 @database_sync_to_async
 def saved_messages(room):
-    return list(Message.objects.filter(rooms__url=room).values("id", "sequence", "client_id"))
+    return list(Message.objects.filter(room__url=room).values("id", "sequence", "client_id"))
 
 
 async def check_delivery(room, members, confirmed):

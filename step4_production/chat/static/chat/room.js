@@ -22,6 +22,17 @@ function displayName() {
 }
 
 const username = signedInAs || displayName();
+
+// This page's key: sent on every reconnect, so the room lists the page once, as one member.
+// It stays in this tab (sessionStorage); the room only ever sees a hash of it.
+function memberKey() {
+  let key = sessionStorage.getItem("chat-member-key");
+  if (!key) {
+    key = newClientId();
+    sessionStorage.setItem("chat-member-key", key);
+  }
+  return key;
+}
 document.querySelector("#identity").textContent = signedInAs
   ? `Signed in as ${signedInAs}.`
   : `You are ${username} (not signed in).`;
@@ -50,15 +61,16 @@ function addToLog(text, className) {
 }
 
 // Every message is shown once, in order: the server numbers a room's messages 1, 2, 3...
-const shownMessageIds = new Set();
+// and, like the server, the page knows a message by its number.
+const shownSequences = new Set();
 let lastSequence = 0;
 
 function showMessage(message) {
   forgetPending(message.client_id);
-  if (shownMessageIds.has(message.id)) {
+  if (shownSequences.has(message.sequence)) {
     return;
   }
-  shownMessageIds.add(message.id);
+  shownSequences.add(message.sequence);
   // A message older than the newest one shown (the answer to a resend can be) goes in its place.
   const later =
     message.sequence < lastSequence
@@ -110,19 +122,46 @@ function renderUserList() {
   userList.replaceChildren(...items);
 }
 
+function newClientId() {
+  return crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`.replace(".", "");
+}
+
 // Messages typed but not yet confirmed by the server, by client_id. They are sent again after a
 // reconnect; the server saves a client_id only once, so a resend can never duplicate a message.
 const pending = new Map();
 
-function newClientId() {
-  return crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`.replace(".", "");
-}
 
 function forgetPending(clientId) {
   const entry = pending.get(clientId);
   if (entry) {
     entry.element.remove();
     pending.delete(clientId);
+  }
+}
+
+// Frames leave one at a time, at most one every SEND_INTERVAL ms (under the server's default
+// rate limit of 5 a second), so that a page resending many messages after a reconnect never
+// trips its own limit. `outbox` holds the client_ids waiting for their turn.
+const SEND_INTERVAL = 300;
+const outbox = [];
+let pacing = null;
+
+function sendInTurn(clientId, wait = 0) {
+  outbox.push(clientId);
+  if (!pacing) {
+    pacing = setTimeout(sendNext, wait);
+  }
+}
+
+function sendNext() {
+  pacing = null;
+  while (outbox.length) {
+    const entry = pending.get(outbox.shift());
+    if (entry && socket.readyState === WebSocket.OPEN) {
+      send(entry.frame);
+      pacing = setTimeout(sendNext, SEND_INTERVAL);
+      return;
+    }
   }
 }
 
@@ -148,7 +187,7 @@ function connect() {
   setSocketState("connecting");
   const scheme = window.location.protocol === "https:" ? "wss" : "ws";
   // After a reconnect, ask only for the messages this page has not shown yet.
-  const query = new URLSearchParams({ username });
+  const query = new URLSearchParams({ username, member: memberKey() });
   if (lastSequence) {
     query.set("after", lastSequence);
   }
@@ -161,10 +200,9 @@ function connect() {
       addToLog("Reconnected.", "notice");
     }
     reconnectAttempts = 0;
-    members.clear();
-    for (const entry of pending.values()) {
-      send(entry.frame);
-    }
+    // Everything not yet confirmed, oldest first.
+    outbox.length = 0;
+    pending.forEach((entry, clientId) => sendInTurn(clientId));
   });
 
   socket.addEventListener("close", (event) => {
@@ -172,9 +210,11 @@ function connect() {
     logFrame("event", `close, code ${event.code}`);
     members.clear();
     renderUserList();
-    // Try again after 1, 2, 4... up to 30 seconds, with jitter so a restarted server is not
-    // hit by every browser at the same moment.
-    const delay = Math.min(30000, 1000 * 2 ** reconnectAttempts) * (0.5 + Math.random() / 2);
+    // 1001 (going away) and 1012 (service restart): the server is stopping on purpose and
+    // another one is ready, so try again at once. Otherwise after 1, 2, 4... up to 30 seconds,
+    // with jitter so a restarted server is not hit by every browser at the same moment.
+    const stopping = (event.code === 1001 || event.code === 1012) && reconnectAttempts === 0;
+    const delay = stopping ? 0 : Math.min(30000, 1000 * 2 ** reconnectAttempts) * (0.5 + Math.random() / 2);
     reconnectAttempts += 1;
     addToLog(`Disconnected (code ${event.code}). Reconnecting in ${Math.round(delay / 1000)} s…`, "notice error");
     setTimeout(connect, delay);
@@ -187,12 +227,19 @@ function connect() {
       frame.messages.forEach(showMessage);
     } else if (frame.type === "chat.message") {
       showMessage(frame);
+    } else if (frame.type === "user.list") {
+      members.clear();
+      frame.users.forEach((member) => members.set(member.id, member));
+      renderUserList();
     } else if (frame.type === "user.joined") {
       members.set(frame.user.id, frame.user);
       renderUserList();
     } else if (frame.type === "user.left") {
       members.delete(frame.user.id);
       renderUserList();
+    } else if (frame.type === "error" && frame.code === "rate_limited" && pending.has(frame.client_id)) {
+      // Too fast after all (the server's limit is lower): the message waits its turn again.
+      sendInTurn(frame.client_id, 1000);
     } else if (frame.type === "error") {
       addToLog(frame.detail, "notice error");
       markNotSent(frame.client_id, frame.code);
@@ -213,9 +260,7 @@ document.querySelector("#chat-form").addEventListener("submit", (event) => {
   element.textContent = `Sending: ${message}`;
   chatLog.append(element);
   pending.set(frame.client_id, { frame, element });
-  if (socket.readyState === WebSocket.OPEN) {
-    send(frame);
-  }
+  sendInTurn(frame.client_id);
   messageInput.value = "";
   messageInput.focus();
 });
