@@ -27,17 +27,18 @@ HISTORY = re.compile(rb'^\{"type": ?"history"')
 CONNECT_CONCURRENCY = 20
 
 
-def chat_frame(sender, number):
+def chat_frame(sender, number, username):
     """The text frame a sender writes: the payload holds the time it was sent."""
     text = f"bench {sender} {number} {time.monotonic_ns()}"
-    return json.dumps({"message": text, "username": f"bench{sender}"}).encode()
+    return json.dumps({"message": text, "username": username}).encode()
 
 
 class Client(asyncio.Protocol):
     """One WebSocket client; counts the chat messages it receives, once each."""
 
-    def __init__(self, worker, url, origin, sender=None, room=None):
+    def __init__(self, worker, url, origin, sender=None, room=None, username=""):
         self.worker = worker
+        self.username = username  # the name in its URL: a chat server may hold it to that
         self.protocol = ClientProtocol(parse_uri(url), origin=origin, max_size=None)
         self.sender = sender  # this client's sender id, or None for a receiver
         self.room = room
@@ -175,7 +176,8 @@ class Worker:
         self.closing = False
 
         async def open_one(room, number, sender=None):
-            url = f"ws://{host}:{port}/ws/chat/{room}/?username=u{number}"
+            username = f"u{number}"
+            url = f"ws://{host}:{port}/ws/chat/{room}/?username={username}"
             asks = after if after is not None and number % 2 else None
             if asks is not None:
                 url += f"&after={asks}"
@@ -184,7 +186,9 @@ class Worker:
                     try:
                         _, client = await asyncio.wait_for(
                             loop.create_connection(
-                                lambda: Client(self, url, origin, sender, room), host, port
+                                lambda: Client(self, url, origin, sender, room, username),
+                                host,
+                                port,
                             ),
                             10,
                         )
@@ -233,7 +237,7 @@ class Worker:
         start = time.monotonic_ns()
         for number in range(count):
             for sender, client in enumerate(first.values()):
-                client.send(chat_frame(sender, number))
+                client.send(chat_frame(sender, number, client.username))
             await asyncio.sleep(0)
         return {"sent": count * len(first), "first_send": start}
 
@@ -285,7 +289,7 @@ class Worker:
                             del client.in_flight[number]
                 continue
             client.in_flight[sent] = time.monotonic_ns()
-            client.send(chat_frame(client.sender, sent))
+            client.send(chat_frame(client.sender, sent, client.username))
             sent += 1
         return {"sent": sent, "first_send": first, "last_send": time.monotonic_ns()}
 
@@ -299,7 +303,7 @@ class Worker:
             delay = start + number / rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            client.send(chat_frame(client.sender, number))
+            client.send(chat_frame(client.sender, number, client.username))
         return {"sent": total, "first_send": first, "last_send": time.monotonic_ns()}
 
     async def send_burst(self, count):
@@ -307,7 +311,7 @@ class Worker:
         first = time.monotonic_ns()
         for number in range(count):
             for client in self.senders:
-                client.send(chat_frame(client.sender, number))
+                client.send(chat_frame(client.sender, number, client.username))
             await asyncio.sleep(0)  # let the sockets' reads run between rounds
         return {
             "sent": count * len(self.senders),

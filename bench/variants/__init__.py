@@ -27,9 +27,11 @@ def variant(label, settings="", application="", only=ROOMS):
 
 
 ABLATION = [
+    variant("saving with the ORM", application="orm_save"),
     variant("with Channels' dispatch()", application="channels_dispatch"),
     variant("without gc.freeze()", application="no_gc_freeze"),
     variant("with CONN_MAX_AGE = 0", settings="conn_max_age_0"),
+    variant("with Channels' InMemoryChannelLayer", settings="channels_memory_layer"),
 ]
 
 
