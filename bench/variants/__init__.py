@@ -7,8 +7,9 @@ shipped: what a change buys is the ratio of the two, measured in the same run.
 
 from bench.servers import ServerSpec
 
-# The measurements a variant is run for: the room of two and the room of 50.
+# The measurements a variant is run for: the room of two and the room of 50, or the storm.
 ROOMS = ("saturation_2", "saturation_50")
+STORM = ("storm",)
 
 
 def variant(label, settings="", application="", only=ROOMS):
@@ -31,7 +32,12 @@ ABLATION = [
     variant("with Channels' dispatch()", application="channels_dispatch"),
     variant("without gc.freeze()", application="no_gc_freeze"),
     variant("with CONN_MAX_AGE = 0", settings="conn_max_age_0"),
-    variant("with Channels' InMemoryChannelLayer", settings="channels_memory_layer"),
+    variant(
+        "with Channels' InMemoryChannelLayer",
+        settings="channels_memory_layer",
+        only=(*ROOMS, *STORM),
+    ),
+    variant("reading the history with the ORM", application="orm_history", only=STORM),
 ]
 
 

@@ -27,12 +27,13 @@ def history(room, after=None):
     """What a socket is shown on connecting, oldest first: one query on the message table.
 
     The room's last HISTORY_LENGTH messages; or, for a socket that reconnects having seen
-    messages up to sequence `after`, every message since then (at most MAX_REPLAY).
+    messages up to sequence `after`, every message since then (at most MAX_REPLAY). Every
+    socket of a room runs this when a server restarts and they all come back, so it is one
+    plain SELECT rather than a query the ORM builds anew each time (a third of the cost).
     """
-    messages = Message.objects.filter(room=room).order_by("-sequence")
-    if after is None:
-        return list(reversed(messages[:HISTORY_LENGTH]))
-    return list(reversed(messages.filter(sequence__gt=after)[:MAX_REPLAY]))
+    limit = HISTORY_LENGTH if after is None else MAX_REPLAY
+    newest_first = Message.objects.raw(history_sql(), [room.pk, after or 0, limit])
+    return list(reversed(newest_first))
 
 
 def messages_between(room, after, before):
@@ -96,6 +97,19 @@ def save_message(room, body, username, user=None, client_id=None, announcement=F
     message._state.adding = False
     message._state.db = connection.alias
     return message, True
+
+
+@functools.cache
+def history_sql():
+    """A room's messages numbered above a sequence, newest first (%s: room id, sequence, limit)."""
+    quote = connection.ops.quote_name
+    meta = Message._meta
+    columns = ", ".join(quote(field.column) for field in meta.concrete_fields)
+    room, sequence = (quote(meta.get_field(name).column) for name in ("room", "sequence"))
+    return (
+        f"SELECT {columns} FROM {quote(meta.db_table)} WHERE {room} = %s AND {sequence} > %s "
+        f"ORDER BY {sequence} DESC LIMIT %s"
+    )
 
 
 @functools.cache
