@@ -57,11 +57,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         query = parse_qs(self.scope["query_string"].decode("latin-1"))
         # A guest's name is fixed for the socket: its ?username=, or its first good message's.
         self.guest_name = None if self.user.is_authenticated else guest_name(query)
+        listed_as = self.user.username if self.user.is_authenticated else self.guest_name
         self.member = {
             "id": member_id(query),
-            "username": self.user.username
-            if self.user.is_authenticated
-            else (self.guest_name or "anonymous"),
+            "username": listed_as or "anonymous",
             "authenticated": self.user.is_authenticated,
         }
         # Join before reading the history: a message saved in between then arrives twice
@@ -171,19 +170,26 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.last_sequence = sequence
 
     async def enter_roster(self, announce_only=False):
-        """Send the room's members in one frame, then tell the room once that we are here."""
-        presence = presence_for(self.channel_layer)
+        """Send the room's members in one frame, then tell the room once that we are here.
+
+        If the roster or the layer (Redis) is unreachable, the socket works on: the room lists
+        it when its server next refreshes the roster.
+        """
         try:
-            members = await presence.join(self.room_group_name, self.member, self.channel_name)
-            if not announce_only:
-                await self.send_json({"type": "user.list", "users": members})
+            members = await presence_for(self.channel_layer).join(
+                self.room_group_name, self.member, self.channel_name
+            )
+        except Exception:
+            logger.warning("Could not read the roster of %s", self.room_name, exc_info=True)
+            members = [self.member]
+        if not announce_only:
+            await self.send_json({"type": "user.list", "users": members})
+        try:
             await self.channel_layer.group_send(
                 self.room_group_name, {"type": "presence.join", "member": self.member}
             )
         except Exception:
-            # The roster or the layer (Redis) is unreachable: the room may not list this socket
-            # until its server next refreshes the roster, but the socket works on.
-            logger.warning("Could not list a member in %s", self.room_name, exc_info=True)
+            logger.warning("Could not announce a member in %s", self.room_name, exc_info=True)
 
     async def presence_join(self, event):
         """Someone entered the room (the socket itself is already in its user.list)."""
@@ -226,9 +232,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.joined = False
         presence = presence_for(self.channel_layer)
         try:
+            # This process stops refreshing the entry first, whatever Redis answers. False when
+            # the member reconnected elsewhere, or was swept off the roster already.
+            listed = await presence.leave(self.room_group_name, self.member, self.channel_name)
             await self.channel_layer.group_discard(self.room_group_name, self.channel_name)
-            # False when the member reconnected elsewhere, or was swept off the roster already.
-            if await presence.leave(self.room_group_name, self.member, self.channel_name):
+            if listed:
                 await self.channel_layer.group_send(
                     self.room_group_name, {"type": "presence.leave", "member": self.member}
                 )

@@ -31,6 +31,10 @@ def entry_text(member, channel):
     return f"{channel}\n{json.dumps(member, ensure_ascii=False)}"
 
 
+def channel_of(text):
+    return text.split("\n", 1)[0]
+
+
 def member_of(text):
     return json.loads(text.split("\n", 1)[1])
 
@@ -219,13 +223,14 @@ class Presence:
         texts = dict(self.local.get(group, {}))
         added, expired = await self.roster.refresh(group, texts, settings.CHAT_PRESENCE_TTL)
         for text in added:
+            # Gone from the roster: after a Redis restart, the group lost the channel too.
+            await self.channel_layer.group_add(group, channel_of(text))
             await self.channel_layer.group_send(
                 group, {"type": "presence.join", "member": member_of(text)}
             )
         for text in expired:
-            channel = text.split("\n", 1)[0]
             logger.info("%s: a member whose server stopped refreshing it left", group)
-            await self.channel_layer.group_discard(group, channel)
+            await self.channel_layer.group_discard(group, channel_of(text))
             await self.channel_layer.group_send(
                 group, {"type": "presence.leave", "member": member_of(text)}
             )

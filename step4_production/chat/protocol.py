@@ -81,21 +81,24 @@ def client_id_of(text_data):
 
 
 class TokenBucket:
-    """Allows `rate` frames a second on average, and bursts of up to twice that.
+    """Allows `rate` frames a second on average, and bursts of up to twice that (at least one
+    frame, so that a rate under 0.5 still lets a frame through now and then).
 
-    https://en.wikipedia.org/wiki/Token_bucket. A rate of 0 allows everything.
+    https://en.wikipedia.org/wiki/Token_bucket. A rate of 0 allows everything. `clock` gives
+    the time in seconds; tests pass one they move by hand.
     """
 
-    def __init__(self, rate):
+    def __init__(self, rate, clock=time.monotonic):
         self.rate = rate
-        self.capacity = 2 * rate
+        self.capacity = max(1, 2 * rate)
         self.tokens = self.capacity
-        self.updated = time.monotonic()
+        self.clock = clock
+        self.updated = clock()
 
     def allow(self):
         if not self.rate:
             return True
-        now = time.monotonic()
+        now = self.clock()
         self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
         if self.tokens < 1:

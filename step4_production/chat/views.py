@@ -1,7 +1,9 @@
+import logging
 import re
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
@@ -11,6 +13,8 @@ from . import store
 from .consumers import message_event, room_group_name
 from .converters import RoomNameConverter
 from .protocol import FrameError, read_message
+
+logger = logging.getLogger(__name__)
 
 
 def lobby(request):
@@ -46,8 +50,14 @@ def announce(request, room_name):
     message, _ = store.save_message(
         room_name, text, request.user.username, user=request.user, announcement=True
     )
-    # group_send is a coroutine; async_to_sync runs it to completion from this sync view.
-    async_to_sync(get_channel_layer().group_send)(
-        room_group_name(room_name), message_event(message)
-    )
+    try:
+        # group_send is a coroutine; async_to_sync runs it to completion from this sync view.
+        async_to_sync(get_channel_layer().group_send)(
+            room_group_name(room_name), message_event(message)
+        )
+    except Exception:
+        # The layer (Redis) is unreachable. The announcement is saved: the room's sockets get it
+        # from the database with the next message, or when they reconnect.
+        logger.exception("Could not send an announcement to room %s", room_name)
+        messages.warning(request, "Saved, but the room could not be reached: it will see it later.")
     return redirect("chat:room", room_name=room_name)

@@ -102,19 +102,29 @@ class DaphneServer(ChildServer):
             "PYTHONPATH": str(STEP_DIR),
             **self.env,
         }
-        command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port)]
-        command += [*self.args, self.application]
         self.log = tempfile.TemporaryFile()
         self.process = subprocess.Popen(
-            command, cwd=STEP_DIR, env=env, stdout=self.log, stderr=subprocess.STDOUT
+            self.command(), cwd=STEP_DIR, env=env, stdout=self.log, stderr=subprocess.STDOUT
         )
         wait_for_port(self.port, self.process)
         return self
+
+    def command(self):
+        command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port)]
+        return [*command, *self.args, self.application]
 
     def output(self):
         """What the server printed so far (its log), for assertions and failure messages."""
         self.log.seek(0)
         return self.log.read().decode("utf-8", "replace")
+
+
+class UvicornServer(DaphneServer):
+    """The same, served by one uvicorn process (as the production command runs each worker)."""
+
+    def command(self):
+        command = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(self.port)]
+        return [*command, "--lifespan", "off", *self.args, self.application]
 
 
 def daphne_server(database, env=None, args=(), application=APPLICATION):

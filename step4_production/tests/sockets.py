@@ -120,3 +120,13 @@ def saved_bodies(room=None):
     if room is not None:
         messages = messages.filter(room__url=room)
     return list(messages.values_list("body", flat=True))
+
+
+class ManualClock:
+    """A clock for chat.protocol.TokenBucket that only moves when a test moves it."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now

@@ -2,6 +2,7 @@
 connected sockets through async_to_sync(channel_layer.group_send)."""
 
 import pytest
+from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
 from django.test import AsyncClient
 
@@ -87,3 +88,23 @@ async def test_the_room_page_shows_the_announcement_form_to_staff_only():
     assert 'id="announcement-form"' in (await staff.get("/chat/lobby/")).text
     assert 'id="announcement-form"' not in (await user.get("/chat/lobby/")).text
     assert 'id="announcement-form"' not in (await AsyncClient().get("/chat/lobby/")).text
+
+
+async def test_an_announcement_when_the_channel_layer_is_down_is_saved_and_said_so(monkeypatch):
+    """group_send fails (Redis is down): no 500; the announcement is saved, the room page says
+    it could not reach the room, and a socket that connects later finds it in the history."""
+    client, _ = await logged_in_client("anna", is_staff=True)
+
+    async def layer_is_down(group, event):
+        raise ConnectionError("Redis is unreachable")
+
+    monkeypatch.setattr(get_channel_layer(), "group_send", layer_is_down)
+    response = await client.post("/chat/lobby/announce/", {"message": "Fire drill at 3."})
+    assert (response.status_code, response["Location"]) == (302, "/chat/lobby/")
+    assert [m.body async for m in Message.objects.all()] == ["Fire drill at 3."]
+    page = await client.get("/chat/lobby/")
+    assert "the room could not be reached" in page.text
+    monkeypatch.undo()
+    alice = await open_socket(username="alice")
+    assert [message["message"] for message in alice.history] == ["Fire drill at 3."]
+    await alice.disconnect()

@@ -5,6 +5,7 @@ https://channels.readthedocs.io/en/stable/topics/testing.html#websocketcommunica
 """
 
 import asyncio
+import functools
 import json
 
 import pytest
@@ -14,13 +15,15 @@ from django.contrib.auth import get_user_model
 from django.db import DatabaseError
 from django.test import override_settings
 
-from chat import store
+from chat import consumers, store
 from chat.consumers import message_event
 from chat.models import Message, Room
+from chat.protocol import TokenBucket
 from learning.asgi import application
 from tests.sockets import (
     ORIGIN,
     TIMEOUT,
+    ManualClock,
     close_all,
     frames_left,
     hears_no_message,
@@ -509,7 +512,15 @@ async def test_a_message_that_cannot_be_saved_gets_not_saved_and_reaches_nobody(
 # Rate limit
 
 
-async def test_a_socket_that_floods_is_rate_limited_and_the_others_lose_nothing():
+@pytest.fixture
+def clock(monkeypatch):
+    """Every new socket's token bucket runs on a clock that only the test moves."""
+    clock = ManualClock()
+    monkeypatch.setattr(consumers, "TokenBucket", functools.partial(TokenBucket, clock=clock))
+    return clock
+
+
+async def test_a_socket_that_floods_is_rate_limited_and_the_others_lose_nothing(clock):
     """1 frame a second, bursts of 2: a flood gets rate_limited; every saved message reaches all."""
     with override_settings(CHAT_RATE_LIMIT=1):
         flooder = await open_socket(username="flooder")
@@ -524,11 +535,10 @@ async def test_a_socket_that_floods_is_rate_limited_and_the_others_lose_nothing(
     answers = [await next_frame(flooder, None) for _ in range(11)]
     errors = [frame for frame in answers if frame["type"] == "error"]
     delivered = [frame for frame in answers if frame["type"] == "chat.message"]
-    assert errors and {error["code"] for error in errors} == {"rate_limited"}
+    assert [error["code"] for error in errors] == ["rate_limited"] * 8
     flooded = [frame["message"] for frame in delivered if frame["username"] == "flooder"]
-    # The burst allowance lets the first two through.
-    assert flooded[:2] == ["flood 0", "flood 1"]
-    assert len(flooded) + len(errors) == 10
+    # The burst allowance lets the first two through; the clock stands still, so no more.
+    assert flooded == ["flood 0", "flood 1"]
 
     # Bob and carol receive every saved message, once, in order, and no error.
     for socket in (bob, carol):
@@ -538,18 +548,22 @@ async def test_a_socket_that_floods_is_rate_limited_and_the_others_lose_nothing(
     await close_all(flooder, bob, carol)
 
 
-async def test_every_frame_counts_towards_the_rate_limit():
-    """Bad frames use up the allowance too: after two, good messages are refused for a while."""
+async def test_every_frame_counts_towards_the_rate_limit(clock):
+    """Bad frames use up the allowance too: after two, good messages are refused until the
+    bucket refills (one frame a second here)."""
     with override_settings(CHAT_RATE_LIMIT=1):
         alice = await open_socket()
     for _ in range(2):
         await alice.send_to(text_data="not JSON")
-    for n in range(5):
+    for n in range(3):
         await alice.send_json_to({"message": f"message {n}", "username": "alice"})
 
-    codes = [(await next_frame(alice, None)).get("code") for _ in range(7)]
-    assert codes[:2] == ["invalid_json", "invalid_json"]
-    assert "rate_limited" in codes[2:]
+    codes = [(await next_frame(alice, None)).get("code") for _ in range(5)]
+    assert codes == ["invalid_json", "invalid_json"] + ["rate_limited"] * 3
+    assert await saved_bodies() == []
+    clock.now += 1
+    await alice.send_json_to({"message": "a second later", "username": "alice"})
+    assert (await next_frame(alice))["message"] == "a second later"
     await alice.disconnect()
 
 

@@ -88,10 +88,17 @@ def test_html_in_a_room_name_never_reaches_a_page(browser, chat_server):
     nothing_ran_or_was_created(browser)
 
     browser.get(f"{chat_server.url}/chat/")
-    browser.find_element(By.ID, "room-name-input").send_keys(ROOM_NAME + Keys.ENTER)
-    # The input's pattern keeps the form from being sent: still in the lobby.
-    assert browser.current_url == f"{chat_server.url}/chat/"
+    room_input = browser.find_element(By.ID, "room-name-input")
+    room_input.send_keys(ROOM_NAME + Keys.ENTER)
+    # The input's pattern keeps the form from being sent...
+    assert browser.execute_script("return arguments[0].validity.patternMismatch", room_input)
     nothing_ran_or_was_created(browser)
+    # ...so the same page is still there to take a good name, which does navigate: had the
+    # bad one been sent, this page would be gone (or the 404 would come after it).
+    room_input.clear()
+    room_input.send_keys("good-room" + Keys.ENTER)
+    wait_for(browser, lambda driver: driver.current_url == f"{chat_server.url}/chat/good-room/")
+    assert "not found" not in browser.title.lower()
 
     browser.get(f"{chat_server.url}/chat/?{urlencode({'room_name': ROOM_NAME})}")
     assert "1 to 64 letters" in browser.find_element(By.CSS_SELECTOR, ".error").text

@@ -8,7 +8,7 @@ from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
 
 from chat.consumers import room_group_name
-from chat.presence import entry_text, presence_for
+from chat.presence import channel_of, entry_text, presence_for
 from tests.sockets import (
     TIMEOUT,
     close_all,
@@ -177,10 +177,41 @@ async def test_a_member_swept_off_while_its_server_stalled_is_listed_again(setti
     await next_frame(alice, "user.joined")
     layer = get_channel_layer()
     group = room_group_name("lobby")
-    entries = presence_for(layer).roster.groups[group]
+    presence = presence_for(layer)
+    entries = presence.roster.groups[group]
     del entries[bob.users["bob"]["id"]]
+    # As after a Redis restart: the group lost bob's channel too.
+    bob_channel = channel_of(presence.local[group][bob.users["bob"]["id"]])
+    await layer.group_discard(group, bob_channel)
     async with asyncio.timeout(TIMEOUT):
         joined = await next_frame(alice, "user.joined")
     assert joined["user"] == bob.users["bob"]
     assert bob.users["bob"]["id"] in entries
+    # Bob's channel is back in the group: he hears the room again.
+    await alice.send_json_to({"message": "can you hear me?", "username": "alice"})
+    assert (await next_frame(bob))["message"] == "can you hear me?"
     await close_all(alice, bob)
+
+
+async def test_a_socket_that_closes_while_the_roster_is_unreachable_still_leaves(
+    settings, monkeypatch
+):
+    """The roster refuses the leave (Redis down): its server stops refreshing the entry all the
+    same, so the entry expires and the room is told the member left."""
+    settings.CHAT_PRESENCE_TTL = 0.6
+    alice = await open_socket(username="alice")
+    bob = await open_socket(username="bob")
+    await next_frame(alice, "user.joined")
+    roster = presence_for(get_channel_layer()).roster
+    leave = roster.leave
+
+    async def unreachable(*args, **kwargs):
+        raise ConnectionError("Redis is unreachable")
+
+    monkeypatch.setattr(roster, "leave", unreachable)
+    await bob.disconnect()
+    monkeypatch.setattr(roster, "leave", leave)
+    async with asyncio.timeout(TIMEOUT):
+        left = await next_frame(alice, "user.left")
+    assert left["user"]["username"] == "bob"
+    await alice.disconnect()

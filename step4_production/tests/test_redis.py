@@ -35,8 +35,9 @@ def servers(count, layer, redis=None):
 class Client:
     """A real WebSocket client in a room that records every frame it receives, in order."""
 
-    def __init__(self, server, room, username, after=None):
-        query = {"username": username, **({"after": after} if after is not None else {})}
+    def __init__(self, server, room, username, after=None, member=None):
+        query = {"username": username, "after": after, "member": member}
+        query = {key: value for key, value in query.items() if value is not None}
         self.url = server.ws_url(f"/ws/chat/{room}/?{urlencode(query)}")
         self.origin = server.origin
         self.server = server

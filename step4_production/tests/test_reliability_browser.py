@@ -1,6 +1,8 @@
 """The room page in Chromium when its connection breaks: it says so, reconnects by itself, shows
 every message it missed once and in order, and sends what was typed meanwhile exactly once."""
 
+import signal
+
 import pytest
 from django.db import connection
 from selenium.webdriver.common.by import By
@@ -9,7 +11,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from chat import store
 from chat.models import Message
-from tests.servers import DaphneServer, daphne_server
+from tests.servers import DaphneServer, UvicornServer, daphne_server
 
 # The server reads the test database from another process: rows must be committed.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -144,3 +146,34 @@ def test_the_page_reconnects_after_the_server_closes_with_1000_and_sends_each_me
         wait_for(browser, lambda driver: messages(driver) == ["one", "two", "three", "four"])
     saved = list(Message.objects.order_by("sequence").values_list("body", flat=True))
     assert saved == ["one", "two", "three", "four"]
+
+
+def test_a_server_stopping_with_1012_is_reconnected_at_once_and_a_backlog_is_sent_paced(browser):
+    """uvicorn stops (SIGTERM: every socket closed with 1012): the page tries again at once,
+    without its backoff. Fifteen messages typed meanwhile are sent after the restart at a pace
+    under the rate limit (5 a second, bursts of 10): all are saved, none is "Not sent"."""
+    database = connection.settings_dict["NAME"]
+    # DEBUG off, as in production: django-browser-reload's endless event stream would keep
+    # uvicorn waiting for that HTTP connection to end.
+    env = {"CHAT_RATE_LIMIT": "5", "DJANGO_DEBUG": "0"}
+    first = UvicornServer(database, env=env, application=APPLICATION).start()
+    try:
+        open_room(browser, first, "restart")
+        first.process.send_signal(signal.SIGTERM)
+        first.process.wait(TIMEOUT)
+    finally:
+        first.stop()
+    wait_for(browser, lambda driver: "code 1012). Reconnecting in 0 s" in log_text(driver))
+    typed = [f"backlog {n}" for n in range(15)]
+    for text in typed:
+        send(browser, text)
+    with UvicornServer(database, env=env, port=first.port, application=APPLICATION):
+        wait_for(browser, lambda driver: messages(driver) == typed and not pending(driver))
+        assert "Not sent" not in log_text(browser)
+        assert "rate_limited" not in frames_log(browser)
+    saved = list(Message.objects.order_by("sequence").values_list("body", flat=True))
+    assert saved == typed
+
+
+def log_text(driver):
+    return driver.find_element(By.ID, "chat-log").text

@@ -6,19 +6,28 @@ from contextlib import contextmanager, suppress
 import pytest
 from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
 from django.db import OperationalError, connection
 
 from chat import store
 from chat.consumers import ChatConsumer
 from chat.models import Message, Room
+from chat.presence import presence_for
+from learning.asgi import application
 from tests.reliability_clients import Listener, chat_frame, join
 from tests.servers import DaphneServer, daphne_server
-from tests.sockets import chat_frames_left, next_frame, open_socket
+from tests.sockets import (
+    ORIGIN,
+    TIMEOUT,
+    chat_frames_left,
+    close_all,
+    frames_left,
+    next_frame,
+    open_socket,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-ORIGIN = (b"origin", b"http://localhost")
-TIMEOUT = 5
 
 
 @contextmanager
@@ -215,3 +224,59 @@ async def test_a_frame_for_a_socket_that_just_closed_is_dropped_not_raised(close
     consumer.base_send = broken_server
     with pytest.raises(ValueError):
         await consumer.send(text_data='{"type": "user.left"}')
+
+
+async def test_a_database_failing_during_connect_closes_with_1011_and_leaves_nothing_behind(
+    monkeypatch,
+):
+    """The room cannot be read: the socket is closed with 1011 (server error, the page retries),
+    leaves no channel in the group and no name in the list; the room hears nothing of it."""
+    alice = await open_socket("faults", username="alice")
+
+    def database_is_down(*args, **kwargs):
+        raise OperationalError("unable to open database file")
+
+    monkeypatch.setattr(store, "join_room", database_is_down)
+    communicator = WebsocketCommunicator(application, "/ws/chat/faults/?username=bob", [ORIGIN])
+    assert (await communicator.connect(timeout=TIMEOUT))[0]
+    assert await communicator.receive_output(timeout=TIMEOUT) == {
+        "type": "websocket.close",
+        "code": 1011,
+    }
+    await communicator.wait(timeout=TIMEOUT)
+    layer = get_channel_layer()
+    assert len(layer.groups["chat_faults"]) == 1  # alice's channel only
+    assert await chat_frames_left(alice) == [] and await frames_left(alice) == []
+
+    monkeypatch.undo()
+    bob = await open_socket("faults", username="bob")
+    assert set(bob.users) == {"alice", "bob"}
+    await close_all(alice, bob)
+
+
+@pytest.mark.parametrize("failing", ["roster", "layer"])
+async def test_a_failure_while_announcing_a_join_leaves_the_socket_working(monkeypatch, failing):
+    """Redis fails while the newcomer is listed (the roster) or announced (group_send): the
+    newcomer still gets its history and a user list, and chats; the socket stays open."""
+    alice = await open_socket("faults", username="alice")
+    layer = get_channel_layer()
+    group_send = layer.group_send
+
+    async def unreachable(*args, **kwargs):
+        raise ConnectionError("Redis is unreachable")
+
+    async def join_announcement_fails(group, event):
+        if event["type"] == "presence.join":
+            await unreachable()
+        await group_send(group, event)
+
+    if failing == "roster":
+        monkeypatch.setattr(presence_for(layer).roster, "join", unreachable)
+    else:
+        monkeypatch.setattr(layer, "group_send", join_announcement_fails)
+    bob = await open_socket("faults", username="bob")
+    assert "bob" in bob.users
+    await bob.send_to(text_data=chat_frame("still works", "bob"))
+    for communicator in (alice, bob):
+        assert (await next_frame(communicator))["message"] == "still works"
+    await close_all(alice, bob)

@@ -14,15 +14,16 @@ SHOW_SETTINGS = (
 )
 
 
-def load_settings(**environ):
-    """learning.settings loaded in a fresh interpreter with these environment variables."""
+def load_settings(show=SHOW_SETTINGS, **environ):
+    """learning.settings loaded in a fresh interpreter with these environment variables; the
+    output of the Python code `show`."""
     env = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("DJANGO_", "CHAT_", "REDIS_", "CHANNEL_"))
     }
     return subprocess.run(
-        [sys.executable, "-c", SHOW_SETTINGS],
+        [sys.executable, "-c", show],
         env={**env, **environ},
         capture_output=True,
         text=True,
@@ -82,3 +83,18 @@ def test_a_negative_rate_limit_is_refused_at_start_up():
     result = load_settings(CHAT_RATE_LIMIT="-1")
     assert result.returncode != 0
     assert "CHAT_RATE_LIMIT must be 0 (no limit) or more." in result.stderr
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "nan"])
+def test_a_presence_ttl_that_is_not_a_positive_number_is_refused_at_start_up(value):
+    """CHAT_PRESENCE_TTL must be seconds over 0: a roster whose entries never last is no list."""
+    result = load_settings(CHAT_PRESENCE_TTL=value)
+    assert result.returncode != 0
+    assert "CHAT_PRESENCE_TTL must be a number of seconds over 0." in result.stderr
+
+
+def test_the_presence_ttl_defaults_to_30_seconds_and_comes_from_the_environment():
+    show = "import learning.settings as s; print(s.CHAT_PRESENCE_TTL)"
+    for environ, expected in [({}, "30.0"), ({"CHAT_PRESENCE_TTL": "2.5"}, "2.5")]:
+        result = load_settings(show, **environ)
+        assert result.stdout.strip() == expected, result.stderr
