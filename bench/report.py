@@ -201,6 +201,14 @@ def storm_table(results):
     return title, header, rows
 
 
+ABLATION_COLUMNS = [
+    ("saturation_2", "server_cpu_us_per_delivery"),
+    ("saturation_50", "server_cpu_us_per_delivery"),
+    ("storm", "storm_cpu_us_per_socket"),
+    ("steady", "p99_ms"),
+]
+
+
 def ablation_table(results):
     shipped = find(results, "step4", "daphne")
     rows = []
@@ -208,13 +216,13 @@ def ablation_table(results):
         if entry is None:
             continue
         row = [entry["name"] + (" (as shipped)" if entry is shipped else "")]
-        for key in ("saturation_2", "saturation_50", "storm"):
-            field = "storm_cpu_us_per_socket" if key == "storm" else "server_cpu_us_per_delivery"
+        for key, field in ABLATION_COLUMNS:
             mine = value(entry, key, field)
             row += [number(mine, 1), times(ratio(mine, value(shipped, key, field)))]
         rows.append(row)
     header = ["variant (Daphne, memory)", "C = 2 CPU µs/delivery", "vs shipped"]
     header += ["C = 50 CPU µs/delivery", "vs shipped", "storm CPU µs/socket", "vs shipped"]
+    header += ["steady p99 ms", "vs shipped"]
     return "Ablation: step 4 with one change undone", header, rows
 
 

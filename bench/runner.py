@@ -80,8 +80,7 @@ def full_settings():
             *variants.ABLATION,
         ],
         saturation_seconds=3.0,
-        rounds=2,
-        budget_seconds=900.0,
+        budget_seconds=1080.0,
     )
 
 

@@ -76,7 +76,7 @@ def test_tiny_run_measures_sane_numbers_and_stops_every_process(tmp_path):
     layers = {
         name: entry.get("details", {}).get("layer_backend") for name, entry in entries.items()
     }
-    assert layers["step4 daphne memory"] == "channels.layers.InMemoryChannelLayer"
+    assert layers["step4 daphne memory"] == "chat.layers.FanOutInMemoryChannelLayer"
     if "step4 uvicorn uvloop x2 redis" in layers:
         assert layers["step4 uvicorn uvloop x2 redis"] == "channels_redis.core.RedisChannelLayer"
 

@@ -30,6 +30,7 @@ def variant(label, settings="", application="", only=ROOMS):
 ABLATION = [
     variant("saving with the ORM", application="orm_save"),
     variant("with Channels' dispatch()", application="channels_dispatch"),
+    variant("building the JSON once per member", application="per_member_json"),
     variant("without gc.freeze()", application="no_gc_freeze"),
     variant("with CONN_MAX_AGE = 0", settings="conn_max_age_0"),
     variant(
@@ -38,6 +39,13 @@ ABLATION = [
         only=(*ROOMS, *STORM),
     ),
     variant("reading the history with the ORM", application="orm_history", only=STORM),
+    # All three at once, measured like step 4 as shipped: what "today" was.
+    variant(
+        "before (ORM save and history, Channels' layer)",
+        settings="channels_memory_layer",
+        application="before",
+        only=("storm", "saturation_2", "saturation_10", "saturation_50", "steady", "burst"),
+    ),
 ]
 
 
