@@ -18,7 +18,7 @@ from pathlib import Path
 from bench import report
 
 PAGE = report.ROOT / "docs" / "performance.md"
-MARKED = re.compile(r"(<!-- bench:(\w+) -->\n).*?(\n<!-- /bench:\2 -->)", re.S)
+MARKED = re.compile(r"(<!-- bench:(\w+) -->).*?(<!-- /bench:\2 -->)", re.S)
 
 
 def link(path):
@@ -30,11 +30,12 @@ def run_section(results, path):
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(results["started"]))
     machine = results["machine"]
     versions = ", ".join(f"{name} {version}" for name, version in machine["versions"].items())
+    count = results["settings"]["rounds"]
+    rounds = "one round" if count == 1 else f"{count} rounds (medians; the storm in the first only)"
     return "\n".join(
         [
             f"Measured on {when}: {results['mode']} run, {results['seconds'] / 60:.0f} minutes, "
-            f"{results['settings']['rounds']} rounds (medians; the storm in the first round "
-            f"only). Raw numbers: [{path.name}]({link(path)}).",
+            f"{rounds}. Raw numbers: [{path.name}]({link(path)}).",
             "",
             f"- {machine['cpu']}, {machine['cores']} cores, "
             f"{machine['memory_bytes'] / 2**30:.0f} GiB; {machine['system']}; load average "
@@ -77,7 +78,7 @@ def fill(text, generated):
     def replace(match):
         if match[2] not in generated:
             raise KeyError(f"docs/performance.md marks {match[2]!r}, which the bench does not make")
-        return match[1] + generated[match[2]] + match[3]
+        return f"{match[1]}\n{generated[match[2]]}\n{match[3]}"
 
     return MARKED.sub(replace, text)
 
