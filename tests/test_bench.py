@@ -4,6 +4,8 @@ import io
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import psutil
 import pytest
@@ -108,3 +110,12 @@ def test_the_page_has_every_part_the_bench_makes():
     text = page.PAGE.read_text()
     for name in ("run", "targets", "saturation", "steady", "burst", "storm", "ablation", "errors"):
         assert f"<!-- bench:{name} -->" in text and f"<!-- /bench:{name} -->" in text, name
+
+
+def test_make_bench_cannot_write_the_page():
+    """The runner (make bench) never imports the page writer: only make bench-page does."""
+    check = "import sys, bench.runner; print('bench.page' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", check], cwd=page.PAGE.parent.parent, capture_output=True, text=True
+    )
+    assert result.stdout.strip() == "False", result.stderr
