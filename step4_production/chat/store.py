@@ -79,7 +79,7 @@ def save_message(room, body, username, user=None, client_id=None, announcement=F
                 room.pk = message.room_id = Room.objects.get_or_create(url=room.url)[0].pk
                 cursor.execute(next_sequence_sql(), [room.pk])
                 row = cursor.fetchone()
-            message.sequence = room.last_sequence = row[0]
+            message.sequence = row[0]
             values = [
                 field.get_db_prep_save(getattr(message, field.attname), connection)
                 for field in message_fields()
@@ -94,6 +94,7 @@ def save_message(room, body, username, user=None, client_id=None, announcement=F
         if client_id and (earlier := saved_before(room, client_id)):
             return earlier, False
         raise
+    room.last_sequence = message.sequence  # Only once it is committed.
     message._state.adding = False
     message._state.db = connection.alias
     return message, True

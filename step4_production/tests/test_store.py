@@ -75,3 +75,14 @@ def test_a_room_deleted_while_a_socket_is_in_it_starts_again():
 
     assert created and message.sequence == 1
     assert [m.body for m in Message.objects.filter(room__url="lobby")] == ["after"]
+
+
+def test_a_refused_resend_leaves_the_sockets_room_as_the_database_has_it():
+    """The room object a socket keeps still says the room's last number after a resend was
+    refused: the number the rolled-back UPDATE took is not kept anywhere."""
+    room = store.join_room("lobby", AnonymousUser())
+    store.save_message(room, "hello", "bob", client_id="c-1")
+
+    store.save_message(room, "hello", "bob", client_id="c-1")
+
+    assert room.last_sequence == Room.objects.get(pk=room.pk).last_sequence == 1
