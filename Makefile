@@ -20,7 +20,7 @@ step_dir = $(word $(1),$(STEPS))
 
 .PHONY: help setup run run-step1 run-step2 run-step3 run-step4 run-step4-redis run-step4-proxy test test-step1 \
 	test-step2 test-step3 test-step4 test-repo check diff-1-2 diff-2-3 diff-3-4 diffs superusers \
-	bench bench-full lint format clean wheelhouse
+	bench bench-full bench-page lint format clean wheelhouse
 
 help:
 	@echo "make run            the finished chat (step 4) on http://127.0.0.1:$(PORT)/"
@@ -32,7 +32,8 @@ help:
 	@echo "make diff-1-2       the lesson of step 2 (diff-2-3, diff-3-4: of steps 3 and 4; ALL=1: tests too)"
 	@echo "make check STEP=N DIR=path  step N's tests against your own project in path"
 	@echo "make superusers     the workshop users, in every step's database"
-	@echo "make bench          the fan-out benchmark, quick (bench-full: the run for the docs)"
+	@echo "make bench          the benchmark, quick; writes bench/results/ (bench-full: the long run)"
+	@echo "make bench-page     docs/performance.md's tables from the latest full run (RUN=file.json)"
 	@echo "make lint           ruff check and format check"
 	@echo "make wheelhouse     download every package into $(WHEELHOUSE)/, for installing offline"
 	@echo "make clean          remove the virtualenv, databases and caches"
@@ -122,12 +123,17 @@ superusers: $(INSTALLED)
 		echo "  cd step3_channel_layer && ../.venv/bin/python manage.py changepassword alice"; \
 	fi
 
-# The fan-out benchmark (docs/performance.md): prints the tables, writes bench/results/ and the page.
+# The benchmark (docs/performance.md): prints the tables and writes bench/results/<date>.json and
+# a PNG plot, nothing else. bench-page puts a saved full run's tables into the page, whose prose
+# is written by hand.
 bench: $(INSTALLED)
 	$(BIN)/python -m bench
 
 bench-full: $(INSTALLED)
 	$(BIN)/python -m bench --full
+
+bench-page: $(INSTALLED)
+	$(BIN)/python -m bench.page $(RUN)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

@@ -127,7 +127,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def save(self, message, username, client_id):
         try:
             return await database_sync_to_async(store.save_message)(
-                self.room_name,
+                self.room,
                 message,
                 username,
                 user=self.user if self.user.is_authenticated else None,
@@ -218,7 +218,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         that runs database code, for every frame and every room message, which costs more than
         sending the message on. This consumer reaches the database only through
         database_sync_to_async, which closes stale connections itself, so the trip is left
-        out (docs/performance.md measures the difference).
+        out (docs/performance.md measures the difference; tests/test_database_access.py fails
+        if a query runs any other way).
         """
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:

@@ -158,7 +158,8 @@ elif CHANNEL_LAYER == "redis-pubsub":
 elif CHANNEL_LAYER == "memory":
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            # Channels' InMemoryChannelLayer, with less work per member (chat/layers.py).
+            "BACKEND": "chat.layers.FanOutInMemoryChannelLayer",
             "CONFIG": {"capacity": CHANNEL_LAYER_CAPACITY},
         }
     }

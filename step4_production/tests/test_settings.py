@@ -38,7 +38,7 @@ def test_defaults_are_for_local_development():
     assert debug is True
     assert hosts == ["localhost", "127.0.0.1", "[::1]"]
     assert rate == 5
-    assert backend == "channels.layers.InMemoryChannelLayer"
+    assert backend == "chat.layers.FanOutInMemoryChannelLayer"
 
 
 @pytest.mark.parametrize(
