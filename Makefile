@@ -4,9 +4,12 @@
 
 PYTHON ?= python3
 PORT ?= 8000
-# The two servers of make run-step4-redis.
+# The two servers of make run-step4-redis and make run-step4-proxy.
 PORT1 ?= 8001
 PORT2 ?= 8002
+# nginx's ports in make run-step4-proxy: HTTPS, and plain HTTP that redirects to it.
+PROXY_PORT ?= 8443
+HTTP_PORT ?= 8080
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 INSTALLED := $(VENV)/.installed
@@ -15,20 +18,22 @@ OFFLINE := $(if $(wildcard $(WHEELHOUSE)/*),--no-index --find-links $(WHEELHOUSE
 STEPS := step1_http step2_websocket step3_channel_layer step4_production
 step_dir = $(word $(1),$(STEPS))
 
-.PHONY: help setup run run-step1 run-step2 run-step3 run-step4 run-step4-redis test test-step1 \
+.PHONY: help setup run run-step1 run-step2 run-step3 run-step4 run-step4-redis run-step4-proxy test test-step1 \
 	test-step2 test-step3 test-step4 test-repo check diff-1-2 diff-2-3 diff-3-4 diffs superusers \
-	bench bench-full lint format clean wheelhouse
+	bench bench-full bench-page lint format clean wheelhouse
 
 help:
 	@echo "make run            the finished chat (step 4) on http://127.0.0.1:$(PORT)/"
 	@echo "make run-stepN      step N (1 to 4) on http://127.0.0.1:$(PORT)/"
 	@echo "make run-step4-redis  two step 4 servers (ports $(PORT1), $(PORT2)) sharing one Redis"
+	@echo "make run-step4-proxy  the same behind nginx on https://127.0.0.1:$(PROXY_PORT)/"
 	@echo "make test           every step's tests and the repository's own"
 	@echo "make test-stepN     one step's tests"
 	@echo "make diff-1-2       the lesson of step 2 (diff-2-3, diff-3-4: of steps 3 and 4; ALL=1: tests too)"
 	@echo "make check STEP=N DIR=path  step N's tests against your own project in path"
 	@echo "make superusers     the workshop users, in every step's database"
-	@echo "make bench          the fan-out benchmark, quick (bench-full: the run for the docs)"
+	@echo "make bench          the benchmark, quick; writes bench/results/ (bench-full: the long run)"
+	@echo "make bench-page     docs/performance.md's tables from the latest full run (RUN=file.json)"
 	@echo "make lint           ruff check and format check"
 	@echo "make wheelhouse     download every package into $(WHEELHOUSE)/, for installing offline"
 	@echo "make clean          remove the virtualenv, databases and caches"
@@ -57,6 +62,13 @@ run-step1 run-step2 run-step3 run-step4: run-step%: $(INSTALLED)
 # CHANNEL_LAYER=redis-pubsub picks the pub/sub layer.
 run-step4-redis: $(INSTALLED)
 	@$(BIN)/python scripts/run_step4_redis.py --ports $(PORT1) $(PORT2)
+
+# The same two servers, running the production command behind nginx with TLS on
+# https://127.0.0.1:$(PROXY_PORT)/; Ctrl-C stops all. POSTGRES=1 runs it on a PostgreSQL made
+# for the run, DATABASE_URL=postgres://... on yours.
+run-step4-proxy: $(INSTALLED)
+	@$(BIN)/python scripts/run_step4_proxy.py --proxy-port $(PROXY_PORT) --http-port $(HTTP_PORT) \
+		--ports $(PORT1) $(PORT2) $(if $(POSTGRES),--postgres,)
 
 test-step1 test-step2 test-step3 test-step4: test-step%: $(INSTALLED)
 	cd $(call step_dir,$*) && $(BIN)/python -m pytest
@@ -97,19 +109,31 @@ diffs:
 	$(PYTHON) scripts/lesson_diff.py --write docs/diffs
 
 superusers: $(INSTALLED)
-	@password=$$($(BIN)/python -c "import secrets; print(secrets.token_urlsafe(9))"); \
+	@password=$$($(BIN)/python -c "import secrets; print(secrets.token_urlsafe(9))"); created=""; \
 	for dir in $(STEPS); do \
-		(cd $$dir && $(BIN)/python manage.py migrate --noinput >/dev/null && \
-		 $(BIN)/python manage.py create_workshop_users --password "$$password") || exit 1; \
+		output=$$(cd $$dir && $(BIN)/python manage.py migrate --noinput >/dev/null && \
+			$(BIN)/python manage.py create_workshop_users --password "$$password") || exit 1; \
+		echo "$$dir: $$output"; \
+		case "$$output" in *Created*) created=yes;; esac; \
 	done; \
-	echo "Password for new users: $$password (shown once: write it down)"
+	if [ -n "$$created" ]; then \
+		echo "Password for the new users: $$password (shown once: write it down)"; \
+	else \
+		echo "No user was created, so no new password. To set one:"; \
+		echo "  cd step3_channel_layer && ../.venv/bin/python manage.py changepassword alice"; \
+	fi
 
-# The fan-out benchmark (docs/performance.md): prints the tables, writes bench/results/ and the page.
+# The benchmark (docs/performance.md): prints the tables and writes bench/results/<date>.json and
+# a PNG plot, nothing else. bench-page puts a saved full run's tables into the page, whose prose
+# is written by hand.
 bench: $(INSTALLED)
 	$(BIN)/python -m bench
 
 bench-full: $(INSTALLED)
 	$(BIN)/python -m bench --full
+
+bench-page: $(INSTALLED)
+	$(BIN)/python -m bench.page $(RUN)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

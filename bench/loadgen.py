@@ -23,24 +23,31 @@ from websockets.protocol import State
 from websockets.uri import parse_uri
 
 MESSAGE = re.compile(rb'"message": ?"bench (\d+) (\d+) (\d+)"')
+HISTORY = re.compile(rb'^\{"type": ?"history"')
 CONNECT_CONCURRENCY = 20
 
 
-def chat_frame(sender, number):
+def chat_frame(sender, number, username):
     """The text frame a sender writes: the payload holds the time it was sent."""
     text = f"bench {sender} {number} {time.monotonic_ns()}"
-    return json.dumps({"message": text, "username": f"bench{sender}"}).encode()
+    return json.dumps({"message": text, "username": username}).encode()
 
 
 class Client(asyncio.Protocol):
     """One WebSocket client; counts the chat messages it receives, once each."""
 
-    def __init__(self, worker, url, origin, sender=None):
+    def __init__(self, worker, url, origin, sender=None, room=None, username=""):
         self.worker = worker
+        self.username = username  # the name in its URL: a chat server may hold it to that
         self.protocol = ClientProtocol(parse_uri(url), origin=origin, max_size=None)
         self.sender = sender  # this client's sender id, or None for a receiver
+        self.room = room
+        self.after = None  # the sequence number it asked for the messages after, if it did
+        self.opened_at = self.history_at = 0
         self.opened = asyncio.get_running_loop().create_future()
         self.closed = asyncio.get_running_loop().create_future()
+        # The first history frame: the sequence numbers it holds (a server without one: never).
+        self.history = asyncio.get_running_loop().create_future()
         self.transport = None
         self.fragments = []
         self.reset()
@@ -65,6 +72,7 @@ class Client(asyncio.Protocol):
         for event in self.protocol.events_received():
             if isinstance(event, Response):
                 if self.protocol.handshake_exc is None:
+                    self.opened_at = time.monotonic_ns()
                     self.opened.set_result(None)
                 else:
                     self.opened.set_exception(self.protocol.handshake_exc)
@@ -90,6 +98,12 @@ class Client(asyncio.Protocol):
     # Frames
 
     def on_text(self, data):
+        if HISTORY.match(data):
+            if not self.history.done():
+                messages = json.loads(data)["messages"]
+                self.history_at = time.monotonic_ns()
+                self.history.set_result([message["sequence"] for message in messages])
+            return
         match = MESSAGE.search(data)
         if match is None:
             if b'"type": "error"' in data or b'"type":"error"' in data:
@@ -148,30 +162,45 @@ class Worker:
         self.closing = False
         self.cpu_at_reset = time.process_time()
 
-    async def connect(self, host, port, origin, rooms, senders=()):
-        """Open sockets: `rooms` is [(room, count)]; `senders` are [(room, sender_id)]."""
+    async def connect(
+        self, host, port, origin, rooms, senders=(), concurrency=CONNECT_CONCURRENCY, after=None
+    ):
+        """Open sockets: `rooms` is [(room, count)]; `senders` are [(room, sender_id)].
+
+        With `after` (the storm), every second socket of a room asks for the messages after
+        that sequence number, as a reconnecting page does, and the others for the history
+        (histories() then waits for the frames).
+        """
         loop = asyncio.get_running_loop()
-        limit = asyncio.Semaphore(CONNECT_CONCURRENCY)
+        limit = asyncio.Semaphore(concurrency)
         self.closing = False
 
         async def open_one(room, number, sender=None):
-            url = f"ws://{host}:{port}/ws/chat/{room}/?username=u{number}"
+            username = f"u{number}"
+            url = f"ws://{host}:{port}/ws/chat/{room}/?username={username}"
+            asks = after if after is not None and number % 2 else None
+            if asks is not None:
+                url += f"&after={asks}"
             async with limit:
                 for attempt in range(3):
                     try:
                         _, client = await asyncio.wait_for(
                             loop.create_connection(
-                                lambda: Client(self, url, origin, sender), host, port
+                                lambda: Client(self, url, origin, sender, room, username),
+                                host,
+                                port,
                             ),
                             10,
                         )
                         await asyncio.wait_for(asyncio.shield(client.opened), 20)
+                        client.after = asks
                         return client
                     except Exception as error:  # noqa: BLE001 - reported to the runner
                         failure = f"{type(error).__name__}: {error}"
                         await asyncio.sleep(0.2 * (attempt + 1))
                 return failure
 
+        started = time.monotonic_ns()
         jobs = [open_one(room, i) for room, count in rooms for i in range(count)]
         jobs += [open_one(room, 1_000_000 + sender, sender) for room, sender in senders]
         results = await asyncio.gather(*jobs)
@@ -179,7 +208,38 @@ class Worker:
         failures = [result for result in results if not isinstance(result, Client)]
         self.clients += opened
         self.senders += [client for client in opened if client.sender is not None]
-        return {"opened": len(opened), "failed": len(failures), "errors": failures[:3]}
+        return {
+            "opened": len(opened),
+            "failed": len(failures),
+            "errors": failures[:3],
+            "started": started,
+            "last_open": max((client.opened_at for client in opened), default=0),
+        }
+
+    async def histories(self, seconds):
+        """When the last socket got its history frame; per socket, the `after` it asked with and
+        the sequence numbers the frame held (None: no frame)."""
+        clients = list(self.clients)
+        await asyncio.wait([client.history for client in clients], timeout=seconds)
+        return {
+            "last_at": max((client.history_at for client in clients), default=0),
+            "sockets": [
+                (client.after, client.history.result() if client.history.done() else None)
+                for client in clients
+            ],
+        }
+
+    async def send_each_room(self, count):
+        """The first socket of each room of this process sends `count` messages into it."""
+        first = {}
+        for client in self.clients:
+            first.setdefault(client.room, client)
+        start = time.monotonic_ns()
+        for number in range(count):
+            for sender, client in enumerate(first.values()):
+                client.send(chat_frame(sender, number, client.username))
+            await asyncio.sleep(0)
+        return {"sent": count * len(first), "first_send": start}
 
     async def quiet(self, seconds, limit):
         """Wait until no frame arrived for `seconds` (the join traffic has died down)."""
@@ -229,7 +289,7 @@ class Worker:
                             del client.in_flight[number]
                 continue
             client.in_flight[sent] = time.monotonic_ns()
-            client.send(chat_frame(client.sender, sent))
+            client.send(chat_frame(client.sender, sent, client.username))
             sent += 1
         return {"sent": sent, "first_send": first, "last_send": time.monotonic_ns()}
 
@@ -243,7 +303,7 @@ class Worker:
             delay = start + number / rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            client.send(chat_frame(client.sender, number))
+            client.send(chat_frame(client.sender, number, client.username))
         return {"sent": total, "first_send": first, "last_send": time.monotonic_ns()}
 
     async def send_burst(self, count):
@@ -251,7 +311,7 @@ class Worker:
         first = time.monotonic_ns()
         for number in range(count):
             for client in self.senders:
-                client.send(chat_frame(client.sender, number))
+                client.send(chat_frame(client.sender, number, client.username))
             await asyncio.sleep(0)  # let the sockets' reads run between rounds
         return {
             "sent": count * len(self.senders),
@@ -312,3 +372,10 @@ async def serve(connection):
 def worker_main(connection):
     """The entry point of a load-generator process (multiprocessing, spawn)."""
     asyncio.run(serve(connection))
+
+
+def latencies(data):
+    """The latencies (ns) a worker's drain answer holds, as an array."""
+    values = array("q")
+    values.frombytes(data)
+    return values

@@ -1,345 +1,75 @@
-"""What a run produced, as a terminal table, bench/results/<date>.json, a PNG plot and the page."""
+"""What a run produced: tables (for the terminal and for the page), the targets, the JSON file
+and the PNG plot in bench/results/."""
 
 import json
-import math
 import os
 import platform
+import shutil
+import subprocess
 import time
 from importlib import metadata
 from pathlib import Path
 
+import psutil
+from tabulate import tabulate
+
 from bench.servers import ROOT
 
 RESULTS = ROOT / "bench" / "results"
-PAGE = ROOT / "docs" / "performance.md"
 PACKAGES = ["Django", "channels", "daphne", "channels-redis", "redis", "websockets", "uvicorn"]
+PACKAGES += ["uvloop", "httptools"]
 
 
 def machine():
     """The machine and the versions the numbers were measured with."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        import psutil
-
-        memory = psutil.virtual_memory().total
-    except ImportError:
-        memory = None
+    cpu = platform.machine()
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
     versions = {"Python": platform.python_version()}
     for package in PACKAGES:
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = "not installed"
-    versions["redis-server"] = redis_server_version()
+    redis_server = shutil.which("redis-server")
+    if redis_server:
+        output = subprocess.run([redis_server, "--version"], capture_output=True, text=True)
+        words = [word[2:] for word in output.stdout.split() if word.startswith("v=")]
+        versions["redis-server"] = words[0] if words else output.stdout.strip()
     return {
         "system": f"{platform.system()} {platform.release()}",
         "cpu": cpu,
         "cores": os.cpu_count(),
-        "memory_bytes": memory,
-        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "memory_bytes": psutil.virtual_memory().total,
+        "load_average": os.getloadavg(),
         "versions": versions,
     }
 
 
-def redis_server_version():
-    import shutil
-    import subprocess
-
-    path = shutil.which("redis-server")
-    if path is None:
-        return "not installed"
-    output = subprocess.run([path, "--version"], capture_output=True, text=True).stdout
-    for word in output.split():
-        if word.startswith("v="):
-            return word[2:]
-    return output.strip()
-
-
-# Reading the results
+# Reading a run
 
 
 def workload(entry, key):
-    return entry["workloads"].get(key) or {}
+    return (entry or {}).get("workloads", {}).get(key) or {}
 
 
-def number(value, digits=0, scale=1.0):
-    if value is None:
-        return "-"
-    return f"{value * scale:,.{digits}f}"
+def value(entry, key, field):
+    return workload(entry, key).get(field)
 
 
-def saturation_rows(results):
-    rows = []
-    clients = results["settings"]["saturation_clients"]
-    for entry in results["servers"]:
-        for count in clients:
-            data = workload(entry, f"saturation_{count}")
-            rows.append(
-                [
-                    entry["name"],
-                    str(count),
-                    number(data.get("deliveries_per_second")),
-                    number(data.get("p50_ms"), 1),
-                    number(data.get("p99_ms"), 1),
-                    number(data.get("server_cpu_us_per_delivery"), 1),
-                    number(data.get("client_cpu_us_per_delivery"), 1),
-                    number(data.get("server_cpu_share"), 0, 100),
-                    number(data.get("client_cpu_share"), 0, 100),
-                    lost(data),
-                ]
-            )
-    return rows
-
-
-def lost(data):
-    if not data:
-        return "-"
-    return f"{data['expected_deliveries'] - data['deliveries']:,}"
-
-
-def steady_rows(results):
-    rows = []
-    for entry in results["servers"]:
-        data = workload(entry, "steady")
-        rows.append(
-            [
-                entry["name"],
-                number(data.get("p50_ms"), 1),
-                number(data.get("p99_ms"), 1),
-                number(data.get("max_ms"), 1),
-                number(data.get("server_cpu_us_per_delivery"), 1),
-                lost(data),
-            ]
-        )
-    return rows
-
-
-def burst_rows(results):
-    rows = []
-    for entry in results["servers"]:
-        data = workload(entry, "burst")
-        fraction = data.get("delivered_fraction")
-        rows.append(
-            [
-                entry["name"],
-                number(data.get("sent")),
-                number(fraction, 1, 100) + ("%" if fraction is not None else ""),
-                number(data.get("complete_clients")),
-                number(data.get("drain_seconds"), 2),
-                number(data.get("p99_ms"), 0),
-            ]
-        )
-    return rows
-
-
-def idle_rows(results):
-    rows = []
-    for entry in results["servers"]:
-        data = workload(entry, "idle")
-        rows.append(
-            [
-                entry["name"],
-                number(data.get("sockets")),
-                number(data.get("rss_before_bytes"), 1, 1 / 2**20),
-                number(data.get("rss_after_bytes"), 1, 1 / 2**20),
-                number(data.get("bytes_per_socket"), 1, 1 / 1024),
-                number(data.get("connects_per_second")),
-            ]
-        )
-    return rows
-
-
-SATURATION_HEADER = [
-    "server",
-    "C",
-    "deliveries/s",
-    "p50 ms",
-    "p99 ms",
-    "server CPU µs/delivery",
-    "load-gen CPU µs/delivery",
-    "server CPU %",
-    "load-gen CPU %",
-    "lost",
-]
-STEADY_HEADER = ["server", "p50 ms", "p99 ms", "max ms", "server CPU µs/delivery", "lost"]
-BURST_HEADER = ["server", "saved", "delivered", "members with all", "drain s", "p99 ms"]
-IDLE_HEADER = ["server", "sockets", "RSS before MiB", "RSS after MiB", "KiB/socket", "connects/s"]
-
-
-def text_table(header, rows):
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
-    lines = ["  ".join(cell.rjust(width) for cell, width in zip(header, widths, strict=True))]
-    lines.append("  ".join("-" * width for width in widths))
-    for row in rows:
-        lines.append("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
-    return "\n".join(lines)
-
-
-def markdown_table(header, rows):
-    lines = ["| " + " | ".join(header) + " |"]
-    lines.append("| " + " | ".join(["---"] + ["---:"] * (len(header) - 1)) + " |")
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def table(results):
-    """The whole run as plain text tables, for the terminal (workloads that ran)."""
-    settings = results["settings"]
-    sections = [
-        (
-            f"Saturation: one sender, at most {settings['saturation_window']} messages in flight",
-            SATURATION_HEADER,
-            saturation_rows(results),
-        ),
-        (
-            f"Steady: {settings['steady_rate']:g} messages/s into C = {settings['steady_clients']}",
-            STEADY_HEADER,
-            steady_rows(results),
-        ),
-        (
-            f"Burst: {settings['burst_senders']} senders x {settings['burst_messages']} messages, "
-            f"C = {settings['burst_clients']}",
-            BURST_HEADER,
-            burst_rows(results),
-        ),
-        (
-            f"Idle memory: {settings['idle_sockets']} sockets, rooms of "
-            f"{settings['idle_room_size']}",
-            IDLE_HEADER,
-            idle_rows(results),
-        ),
-    ]
-    parts = []
-    for title, header, rows in sections:
-        if any(cell not in ("-", "-%") for row in rows for cell in row[1:]):
-            parts += [title, text_table(header, rows), ""]
-    errors = [(entry["name"], error) for entry in results["servers"] for error in entry["errors"]]
-    if errors:
-        parts += ["Errors:"] + [f"  {name}: {error}" for name, error in errors]
-    parts += [f"Run took {results['seconds']:.0f} s ({results['mode']})."]
-    return "\n".join(parts)
-
-
-def stamp(results):
-    return time.strftime("%Y-%m-%dT%H-%M-%S", time.localtime(results["started"]))
-
-
-def write(results, page=True):
-    """bench/results/<date>-<mode>.json and .png and, unless page=False, docs/performance.md."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    base = RESULTS / f"{stamp(results)}-{results['mode']}"
-    json_path = base.with_suffix(".json")
-    png_path = base.with_suffix(".png")
-    plot(results, png_path)
-    results["plot"] = png_path.name
-    json_path.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
-    paths = [json_path, png_path]
-    if page:
-        paths.append(write_page(results, json_path))
-    return paths
-
-
-def write_page(results, json_path):
-    """docs/performance.md from a run's results (its plot is the PNG next to its JSON)."""
-    from bench.page import performance_page
-
-    PAGE.write_text(performance_page(results, json_path, json_path.with_suffix(".png")))
-    return PAGE
-
-
-# The plot
-
-STYLE = {
-    "floor": {"color": "black", "marker": "s"},
-    "tutorial": {"color": "tab:gray", "marker": "o"},
-    "memory": {"color": "tab:blue", "marker": "^"},
-    "redis": {"color": "tab:red", "marker": "D"},
-    "redis-pubsub": {"color": "tab:green", "marker": "v"},
-}
-
-
-def line_style(spec):
-    style = dict(STYLE["floor" if spec["app"] == "floor" else spec["layer"]])
-    if spec["app"] == "tutorial":
-        style = dict(STYLE["tutorial"])
-    style["linestyle"] = "--" if spec["server"] == "uvicorn" else "-"
-    return style
-
-
-def two_and_five(value, _):
-    """Label 2 and 5 between the powers of ten, so a log axis reads without counting lines."""
-    if value <= 0:
-        return ""
-    leading = value / 10 ** math.floor(math.log10(value))
-    return f"{value:,.0f}" if round(leading) in (2, 5) else ""
-
-
-def plot(results, path):
-    """Deliveries per second and p99 latency against C, one line per server."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-    from matplotlib.ticker import FuncFormatter
-
-    clients = results["settings"]["saturation_clients"]
-    figure, (rate_axes, p99_axes) = pyplot.subplots(1, 2, figsize=(12, 5.8), dpi=110)
-    for entry in results["servers"]:
-        points = [(count, workload(entry, f"saturation_{count}")) for count in clients]
-        points = [(count, data) for count, data in points if data]
-        if not points:
-            continue
-        xs = [count for count, _ in points]
-        style = line_style(entry["spec"])
-        rate_axes.plot(
-            xs, [data["deliveries_per_second"] for _, data in points], label=entry["name"], **style
-        )
-        p99_axes.plot(xs, [data["p99_ms"] for _, data in points], label=entry["name"], **style)
-    for axes, title, unit in (
-        (rate_axes, "Deliveries per second (higher is better)", "deliveries/s"),
-        (p99_axes, "p99 latency under saturation (lower is better)", "ms"),
-    ):
-        axes.set_xscale("log")
-        axes.set_yscale("log")
-        axes.set_xticks(clients)
-        axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-        axes.xaxis.set_minor_formatter(FuncFormatter(lambda value, _: ""))
-        axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
-        axes.yaxis.set_minor_formatter(FuncFormatter(two_and_five))
-        axes.tick_params(axis="y", which="minor", labelsize=8)
-        axes.set_xlabel("C: sockets in the room")
-        axes.set_ylabel(unit)
-        axes.set_title(title, fontsize=11)
-        axes.grid(True, which="both", alpha=0.3)
-    handles, labels = rate_axes.get_legend_handles_labels()
-    figure.legend(handles, labels, loc="lower center", ncol=4, fontsize=9, frameon=False)
-    figure.suptitle(
-        f"Fan-out: one sender, at most {results['settings']['saturation_window']} messages in "
-        f"flight ({results['mode']} run, {stamp(results)[:10]})",
-        fontsize=12,
-    )
-    figure.tight_layout(rect=(0, 0.13, 1, 0.95))
-    figure.savefig(path)
-    pyplot.close(figure)
-
-
-# Targets (issue 6): ratios from the same run
-
-
-def find(results, app, server=None, layer=None):
+def find(results, app, server=None, layer="memory", workers=1):
+    """The first server of the run that is `app` on `server`, as shipped (no variant)."""
     for entry in results["servers"]:
         spec = entry["spec"]
         if (
             spec["app"] == app
             and server in (None, spec["server"])
-            and layer in (None, spec["layer"])
+            and (app == "floor" or spec["layer"] == layer)
+            and spec["workers"] == workers
+            and not spec["label"]
+            and not spec["fast"]
         ):
             return entry
     return None
@@ -351,146 +81,325 @@ def ratio(numerator, denominator):
     return numerator / denominator
 
 
-def against_tutorial(results, workload_name, key):
-    """(server, step 4's value, the tutorial's, their ratio) on Daphne and uvicorn, in memory."""
-    for server in ("daphne", "uvicorn"):
-        ours = find(results, "step4", server, "memory")
-        theirs = find(results, "tutorial", server, "memory")
-        if ours and theirs:
-            mine = workload(ours, workload_name).get(key)
-            base = workload(theirs, workload_name).get(key)
-            yield server, mine, base, ratio(mine, base)
+def number(amount, digits=0, scale=1.0, suffix=""):
+    return "-" if amount is None else f"{amount * scale:,.{digits}f}{suffix}"
+
+
+def times(amount):
+    return number(amount, 2, suffix="x")
+
+
+def lost(data):
+    return number(data["expected_deliveries"] - data["deliveries"]) if data else "-"
+
+
+def main_servers(results):
+    """The servers of the run that are not ablation variants."""
+    return [entry for entry in results["servers"] if not entry["spec"]["only"]]
+
+
+def tutorial_for(results, entry):
+    """The tutorial on the same ASGI server as `entry` (Daphne or uvicorn)."""
+    return find(results, "tutorial", entry["spec"]["server"])
+
+
+# The tables: (title, header, rows)
+
+
+def saturation_table(results):
+    floor = find(results, "floor")
+    rows = []
+    for entry in main_servers(results):
+        tutorial = tutorial_for(results, entry)
+        for clients in results["settings"]["saturation_clients"]:
+            key = f"saturation_{clients}"
+            data = workload(entry, key)
+            cpu = data.get("server_cpu_us_per_delivery")
+            rows.append(
+                [
+                    entry["name"],
+                    clients,
+                    number(data.get("deliveries_per_second")),
+                    number(data.get("p50_ms"), 1),
+                    number(data.get("p99_ms"), 1),
+                    number(cpu, 1),
+                    times(ratio(cpu, value(tutorial, key, "server_cpu_us_per_delivery"))),
+                    number(ratio(cpu, value(floor, key, "server_cpu_us_per_delivery")), 1, 1, "x"),
+                    number(data.get("client_cpu_us_per_delivery"), 1),
+                    number(data.get("server_cpu_share"), 0, 100),
+                    lost(data),
+                ]
+            )
+    header = ["server", "C", "deliveries/s", "p50 ms", "p99 ms", "server CPU µs/delivery"]
+    header += ["x tutorial", "x floor", "load-gen CPU µs/delivery", "server CPU %", "lost"]
+    settings = results["settings"]
+    title = f"Saturation: one sender, at most {settings['saturation_window']} messages in flight"
+    return title, header, rows
+
+
+def steady_table(results):
+    rows = []
+    for entry in main_servers(results):
+        data = workload(entry, "steady")
+        rows.append(
+            [entry["name"]]
+            + [number(data.get(field), 1) for field in ("p50_ms", "p99_ms", "max_ms")]
+            + [number(data.get("server_cpu_us_per_delivery"), 1), lost(data)]
+        )
+    settings = results["settings"]
+    title = f"Steady: {settings['steady_rate']:g} messages/s into C = {settings['steady_clients']}"
+    return title, ["server", "p50 ms", "p99 ms", "max ms", "server CPU µs/delivery", "lost"], rows
+
+
+def burst_table(results):
+    rows = []
+    for entry in main_servers(results):
+        data = workload(entry, "burst")
+        rows.append(
+            [
+                entry["name"],
+                number(data.get("sent")),
+                number(data.get("delivered_fraction"), 1, 100, "%"),
+                number(data.get("complete_clients")),
+                number(data.get("seconds"), 2),
+                number(data.get("p99_ms"), 0),
+            ]
+        )
+    settings = results["settings"]
+    title = (
+        f"Burst: {settings['burst_senders']} senders x {settings['burst_messages']} messages, "
+        f"C = {settings['burst_clients']}"
+    )
+    return title, ["server", "saved", "delivered", "members with all", "drain s", "p99 ms"], rows
+
+
+def storm_table(results):
+    rows = []
+    for entry in main_servers(results):
+        data = workload(entry, "storm")
+        rate = data.get("storm_per_second")
+        tutorial = value(tutorial_for(results, entry), "storm", "storm_per_second")
+        rows.append(
+            [
+                entry["name"],
+                number(data.get("bytes_per_socket"), 1, 1 / 1024),
+                number(data.get("join_per_second")),
+                number(rate),
+                times(ratio(rate, tutorial)),
+                number(data.get("storm_cpu_us_per_socket")),
+                number(data.get("incomplete_sockets")),
+                number(data.get("missing_messages")),
+            ]
+        )
+    settings = results["settings"]
+    title = (
+        f"Reconnect storm: {settings['storm_sockets']:,} sockets in rooms of "
+        f"{settings['storm_room_size']}, all back at once"
+    )
+    header = ["server", "KiB/socket", "join/s", "storm connections/s", "x tutorial"]
+    header += ["storm CPU µs/socket", "sockets without all", "messages missing"]
+    return title, header, rows
+
+
+ABLATION_COLUMNS = [
+    ("saturation_2", "server_cpu_us_per_delivery"),
+    ("saturation_50", "server_cpu_us_per_delivery"),
+    ("storm", "storm_cpu_us_per_socket"),
+    ("steady", "p99_ms"),
+]
+
+
+def ablation_table(results):
+    shipped = find(results, "step4", "daphne")
+    rows = []
+    for entry in [shipped] + [e for e in results["servers"] if e["spec"]["only"]]:
+        if entry is None:
+            continue
+        row = [entry["name"] + (" (as shipped)" if entry is shipped else "")]
+        for key, field in ABLATION_COLUMNS:
+            mine = value(entry, key, field)
+            row += [number(mine, 1), times(ratio(mine, value(shipped, key, field)))]
+        rows.append(row)
+    header = ["variant (Daphne, memory)", "C = 2 CPU µs/delivery", "vs shipped"]
+    header += ["C = 50 CPU µs/delivery", "vs shipped", "storm CPU µs/socket", "vs shipped"]
+    header += ["steady p99 ms", "vs shipped"]
+    return "Ablation: step 4 with one change undone", header, rows
 
 
 def targets(results):
     """Each target: what is compared, the numbers, the ratio, the goal and whether it is met."""
     rows = []
-    step4 = [entry for entry in results["servers"] if entry["spec"]["app"] == "step4"]
-    fractions = [
-        (entry["name"], workload(entry, "burst").get("delivered_fraction")) for entry in step4
-    ]
-    measured = [value for _, value in fractions if value is not None]
-    rows.append(
-        {
-            "target": "Burst: every member gets every saved message, step 4 on every server "
-            "and layer",
-            "short": "the burst delivered in full",
-            "numbers": ", ".join(f"{name}: {number(value, 1, 100)}%" for name, value in fractions),
-            "ratio": min(measured) if measured else None,
-            "goal": "100%",
-            "met": bool(measured) and len(measured) == len(fractions) and min(measured) >= 1.0,
-            "percent": True,
-        }
-    )
-    for server, mine, base, value in against_tutorial(
-        results, "saturation_50", "server_cpu_us_per_delivery"
-    ):
-        rows.append(
-            {
-                "target": f"Server CPU per delivery at C = 50 on {server}: step 4 as shipped "
-                "(persistence included) against the tutorial baseline",
-                "short": f"CPU per delivery against the tutorial on {server}",
-                "numbers": f"{number(mine, 1)} µs against {number(base, 1)} µs",
-                "ratio": value,
-                "goal": "≤ 1.0x (aim 0.7x)",
-                "met": value is not None and value <= 1.0,
-                "aim_met": value is not None and value <= 0.7,
-            }
+
+    def target(what, numbers, amount, goal, met):
+        rows.append([what, numbers, amount, goal, "met" if met else "**not met**"])
+
+    for server in ("daphne", "uvicorn"):
+        ours, theirs = find(results, "step4", server), find(results, "tutorial", server)
+        for clients, goal in ((2, 1.0), (10, 0.7), (50, 0.5)):
+            key = f"saturation_{clients}"
+            mine = value(ours, key, "server_cpu_us_per_delivery")
+            base = value(theirs, key, "server_cpu_us_per_delivery")
+            share = ratio(mine, base)
+            target(
+                f"server CPU per delivery, C = {clients}, {server}: step 4 / tutorial",
+                f"{number(mine, 1)} / {number(base, 1)} µs",
+                times(share),
+                f"≤ {goal}x",
+                share is not None and share <= goal,
+            )
+    for server in ("daphne", "uvicorn"):
+        ours = workload(find(results, "step4", server), "storm")
+        base = value(find(results, "tutorial", server), "storm", "storm_per_second")
+        share = ratio(ours.get("storm_per_second"), base)
+        complete = ours.get("incomplete_sockets") == 0
+        target(
+            f"reconnect storm, {server}: step 4 / tutorial connections/s, nothing lost",
+            f"{number(ours.get('storm_per_second'))} / {number(base)} per s, "
+            f"{number(ours.get('missing_messages'))} messages missing",
+            times(share),
+            "≥ 1.0x, 0 missing",
+            share is not None and share >= 1.0 and complete,
         )
-    floor = find(results, "floor")
-    floor_cpu = (
-        workload(floor, "saturation_50").get("server_cpu_us_per_delivery") if floor else None
-    )
-    production = [entry for entry in step4 if entry["spec"]["layer"] == "redis"]
+    floor = value(find(results, "floor"), "saturation_50", "server_cpu_us_per_delivery")
     production = [
-        (workload(entry, "saturation_50").get("server_cpu_us_per_delivery"), entry["name"])
-        for entry in production
+        (value(entry, "saturation_50", "server_cpu_us_per_delivery"), entry["name"])
+        for entry in results["servers"]
+        if entry["spec"]["workers"] > 1
     ]
-    production = [item for item in production if item[0] is not None]
-    if production and floor_cpu:
-        best, name = min(production)
-        value = ratio(best, floor_cpu)
-        rows.append(
-            {
-                "target": "Server CPU per delivery at C = 50: the guide's production setup "
-                "(RedisChannelLayer), best server, against the floor",
-                "short": "CPU per delivery of the production setup against the floor",
-                "numbers": f"{name}: {number(best, 1)} µs (Redis included) against "
-                f"{number(floor_cpu, 1)} µs",
-                "ratio": value,
-                "goal": "≤ 15x",
-                "met": value is not None and value <= 15,
-            }
+    production = sorted(item for item in production if item[0] is not None)
+    if production:
+        best, name = production[0]
+        share = ratio(best, floor)
+        target(
+            f"production, C = 50: best of several processes sharing Redis / floor ({name})",
+            f"{number(best, 1)} / {number(floor, 1)} µs, Redis included",
+            number(share, 1, 1, "x"),
+            "≤ 10x",
+            share is not None and share <= 10,
         )
-    for server, mine, base, value in against_tutorial(results, "steady", "p99_ms"):
-        rows.append(
-            {
-                "target": f"p99 latency at 20 messages/s into C = 200 on {server}: step 4 as "
-                "shipped against the tutorial baseline",
-                "short": f"steady p99 against the tutorial on {server}",
-                "numbers": f"{number(mine, 1)} ms against {number(base, 1)} ms",
-                "ratio": value,
-                "goal": "≤ 0.5x",
-                "met": value is not None and value <= 0.5,
-            }
-        )
-    return rows
-
-
-def verdict(row):
-    if row["met"]:
-        return "**met**" + (" (and the 0.7x aim)" if row.get("aim_met") else "")
-    return "**not met**"
-
-
-def ratio_text(row):
-    if row["ratio"] is None:
-        return "-"
-    if row.get("percent"):
-        return f"{row['ratio'] * 100:.1f}%"
-    return f"{row['ratio']:.2f}x"
-
-
-def targets_table(results):
-    lines = ["| target | measured | ratio | goal | verdict |", "| --- | --- | ---: | --- | --- |"]
-    for row in targets(results):
-        lines.append(
-            f"| {row['target']} | {row['numbers']} | {ratio_text(row)} | {row['goal']} | "
-            f"{verdict(row)} |"
-        )
-    return "\n".join(lines)
-
-
-def summary_rows(results):
-    floor = find(results, "floor")
-    floor_cpu = (
-        workload(floor, "saturation_50").get("server_cpu_us_per_delivery") if floor else None
+    step4 = [entry for entry in main_servers(results) if entry["spec"]["app"] == "step4"]
+    fractions = [value(entry, "burst", "delivered_fraction") for entry in step4]
+    measured = [fraction for fraction in fractions if fraction is not None]
+    target(
+        f"burst delivered in full by step 4 on all {len(step4)} servers and layers",
+        "worst: " + number(min(measured, default=None), 1, 100, "%"),
+        "",
+        "100%",
+        bool(fractions) and all(fraction == 1.0 for fraction in fractions),
     )
-    rows = []
-    for entry in results["servers"]:
-        saturation = workload(entry, "saturation_50")
-        cpu = saturation.get("server_cpu_us_per_delivery")
-        burst = workload(entry, "burst").get("delivered_fraction")
-        rows.append(
-            [
-                entry["name"],
-                number(saturation.get("deliveries_per_second")),
-                number(cpu, 1),
-                number(ratio(cpu, floor_cpu), 1) + "x" if ratio(cpu, floor_cpu) else "-",
-                number(workload(entry, "steady").get("p99_ms"), 1),
-                number(burst, 1, 100) + "%" if burst is not None else "-",
-                number(workload(entry, "idle").get("bytes_per_socket"), 1, 1 / 1024),
-            ]
+    for server in ("daphne", "uvicorn"):
+        mine = value(find(results, "step4", server), "steady", "p99_ms")
+        base = value(find(results, "tutorial", server), "steady", "p99_ms")
+        share = ratio(mine, base)
+        target(
+            f"steady p99 at C = 200, {server}: step 4 / tutorial",
+            f"{number(mine, 1)} / {number(base, 1)} ms",
+            times(share),
+            "≤ 0.5x",
+            share is not None and share <= 0.5,
         )
-    return rows
+    return "Targets", ["target", "measured", "ratio", "goal", "verdict"], rows
 
 
-SUMMARY_HEADER = [
-    "server",
-    "deliveries/s at C = 50",
-    "server CPU µs/delivery at C = 50",
-    "x floor",
-    "steady p99 ms",
-    "burst delivered",
-    "KiB/socket idle",
-]
+def all_tables(results):
+    return [
+        targets(results),
+        saturation_table(results),
+        steady_table(results),
+        burst_table(results),
+        storm_table(results),
+        ablation_table(results),
+    ]
+
+
+def has_numbers(rows):
+    return any(cell not in ("-", "") for row in rows for cell in row[2:])
+
+
+def tables(results):
+    """The whole run as plain text tables, for the terminal (workloads that ran)."""
+    parts = []
+    for title, header, rows in all_tables(results):
+        if has_numbers(rows):
+            parts += [title, tabulate(rows, header, tablefmt="simple", disable_numparse=True), ""]
+    errors = [f"  {e['name']}: {error}" for e in results["servers"] for error in e["errors"]]
+    if errors:
+        parts += ["Errors:", *errors, ""]
+    parts.append(f"Run took {results['seconds']:.0f} s ({results['mode']}).")
+    return "\n".join(parts)
+
+
+def markdown(title_header_rows):
+    _, header, rows = title_header_rows
+    align = ["left"] + ["right"] * (len(header) - 1)
+    return tabulate(rows, header, tablefmt="github", colalign=align, disable_numparse=True)
+
+
+def stamp(results):
+    return time.strftime("%Y-%m-%dT%H-%M-%S", time.gmtime(results["started"]))
+
+
+def write(results):
+    """bench/results/<date>-<mode>.json and the PNG plot next to it: the paths."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    base = RESULTS / f"{stamp(results)}-{results['mode']}"
+    json_path, png_path = base.with_suffix(".json"), base.with_suffix(".png")
+    plot(results, png_path)
+    results["plot"] = png_path.name
+    json_path.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+    return [json_path, png_path]
+
+
+def plot(results, path):
+    """Deliveries per second and p99 latency against C, one line per server."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    clients = results["settings"]["saturation_clients"]
+    colours = {"none": "black", "memory": "tab:blue", "redis": "tab:red"}
+    colours["redis-pubsub"] = "tab:green"
+    markers = {"floor": "s", "tutorial": "o", "step4": "^"}
+    figure, axes_pair = pyplot.subplots(1, 2, figsize=(12, 5.8), dpi=110)
+    for entry in main_servers(results):
+        spec = entry["spec"]
+        points = [(c, workload(entry, f"saturation_{c}")) for c in clients]
+        points = [(c, data) for c, data in points if data]
+        if not points:
+            continue
+        style = {
+            "color": "tab:gray" if spec["app"] == "tutorial" else colours[spec["layer"]],
+            "marker": markers[spec["app"]],
+            "linestyle": "--" if spec["server"] == "uvicorn" else "-",
+            "linewidth": 2.5 if spec["workers"] > 1 else 1.5,
+            "label": entry["name"],
+        }
+        for axes, field in zip(axes_pair, ("deliveries_per_second", "p99_ms"), strict=True):
+            axes.plot([c for c, _ in points], [data[field] for _, data in points], **style)
+    titles = [
+        ("Deliveries per second (higher is better)", "deliveries/s"),
+        ("p99 latency under saturation (lower is better)", "ms"),
+    ]
+    for axes, (title, unit) in zip(axes_pair, titles, strict=True):
+        axes.set_xscale("log")
+        axes.set_yscale("log")
+        axes.set_xticks(clients)
+        axes.xaxis.set_major_formatter(FuncFormatter(lambda amount, _: f"{amount:g}"))
+        axes.xaxis.set_minor_formatter(NullFormatter())
+        axes.yaxis.set_major_formatter(FuncFormatter(lambda amount, _: f"{amount:,.0f}"))
+        axes.set_xlabel("C: sockets in the room")
+        axes.set_ylabel(unit)
+        axes.set_title(title, fontsize=11)
+        axes.grid(True, which="both", alpha=0.3)
+    handles, labels = axes_pair[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=4, fontsize=9, frameon=False)
+    figure.suptitle(
+        f"Fan-out: one sender, at most {results['settings']['saturation_window']} messages in "
+        f"flight ({results['mode']} run, {stamp(results)[:10]})",
+        fontsize=12,
+    )
+    figure.tight_layout(rect=(0, 0.15, 1, 0.95))
+    figure.savefig(path)
+    pyplot.close(figure)

@@ -1,7 +1,7 @@
 """The runner: every server in turn, the same workloads against each, everything stopped after.
 
     python -m bench            # quick run (make bench)
-    python -m bench --full     # the run that goes into docs/performance.md (make bench-full)
+    python -m bench --full     # the run docs/performance.md shows (make bench-full)
 
 Each workload is bounded in count and time; a workload that fails is recorded with the
 server's last log lines and the run goes on with the next one.
@@ -10,20 +10,24 @@ server's last log lines and the run goes on with the next one.
 import argparse
 import multiprocessing
 import sys
+import tempfile
 import time
-from dataclasses import asdict, dataclass, field
-from statistics import median
+from dataclasses import asdict, dataclass
+from statistics import median, quantiles
 
-from bench import loadgen
-from bench.servers import Server, ServerSpec, migrated_database, temporary_workdir
+from bench import loadgen, report, variants
+from bench.servers import Server, ServerSpec, migrated_database
 
 FLOOR = ServerSpec("floor", "websockets")
 TUTORIAL_DAPHNE = ServerSpec("tutorial", "daphne", "memory")
 TUTORIAL_UVICORN = ServerSpec("tutorial", "uvicorn", "memory")
-STEP4_SERVERS = [
-    ServerSpec("step4", server, layer)
-    for server in ("daphne", "uvicorn")
-    for layer in ("memory", "redis", "redis-pubsub")
+STEP4_DAPHNE = ServerSpec("step4", "daphne", "memory")
+STEP4_UVICORN = ServerSpec("step4", "uvicorn", "memory")
+# The production candidates: two uvicorn processes on one port, sharing one Redis.
+PRODUCTION = [
+    ServerSpec("step4", "uvicorn", layer, workers=2, fast=fast)
+    for layer in ("redis", "redis-pubsub")
+    for fast in (False, True)
 ]
 
 
@@ -33,7 +37,7 @@ class Settings:
 
     mode: str
     servers: list
-    saturation_clients: tuple = (10, 50, 200)
+    saturation_clients: tuple = (2, 10, 50, 200)
     saturation_seconds: float = 2.0
     saturation_window: int = 20
     saturation_max_messages: int = 20_000
@@ -43,33 +47,40 @@ class Settings:
     burst_clients: int = 50
     burst_senders: int = 10
     burst_messages: int = 50
-    idle_sockets: int = 1000
-    idle_room_size: int = 10
+    storm_sockets: int = 1000
+    storm_room_size: int = 10
+    storm_messages: int = 5  # in each room before the storm: its history
+    storm_after: int = 2  # what every second socket has seen already: it asks for the rest
+    storm_concurrency: int = 200  # handshakes in flight per load-generator process
     processes: int = 2
     rounds: int = 1
     budget_seconds: float = 600.0
-    workloads: tuple = ("idle", "saturation", "steady", "burst")
-    extra: dict = field(default_factory=dict)
 
 
 def quick_settings():
     return Settings(
         mode="quick",
-        servers=[FLOOR, TUTORIAL_DAPHNE, *STEP4_SERVERS[:3], STEP4_SERVERS[3]],
+        servers=[FLOOR, TUTORIAL_DAPHNE, STEP4_DAPHNE, STEP4_UVICORN, PRODUCTION[3]],
         saturation_seconds=1.5,
         steady_seconds=5.0,
-        budget_seconds=225.0,
+        budget_seconds=300.0,
     )
 
 
 def full_settings():
     return Settings(
         mode="full",
-        servers=[FLOOR, TUTORIAL_DAPHNE, TUTORIAL_UVICORN, *STEP4_SERVERS],
-        saturation_seconds=4.0,
-        steady_seconds=10.0,
-        rounds=3,
-        budget_seconds=2400.0,
+        servers=[
+            FLOOR,
+            TUTORIAL_DAPHNE,
+            TUTORIAL_UVICORN,
+            STEP4_DAPHNE,
+            STEP4_UVICORN,
+            *PRODUCTION,
+            *variants.ABLATION,
+        ],
+        saturation_seconds=3.0,
+        budget_seconds=1080.0,
     )
 
 
@@ -77,8 +88,8 @@ def tiny_settings():
     """For the test of the machinery: the floor and step 4, a handful of clients."""
     return Settings(
         mode="tiny",
-        servers=[FLOOR, ServerSpec("step4", "daphne", "memory")],
-        saturation_clients=(3,),
+        servers=[FLOOR, STEP4_DAPHNE],
+        saturation_clients=(2, 3),
         saturation_seconds=0.5,
         saturation_max_messages=30,
         steady_clients=3,
@@ -87,14 +98,12 @@ def tiny_settings():
         burst_clients=3,
         burst_senders=2,
         burst_messages=5,
-        idle_sockets=10,
-        idle_room_size=5,
-        processes=2,
+        storm_sockets=10,
+        storm_room_size=5,
+        storm_messages=3,
+        storm_after=1,
         budget_seconds=120.0,
     )
-
-
-# The load generator's processes
 
 
 class LoadGeneratorGone(RuntimeError):
@@ -134,8 +143,10 @@ class LoadGenerator:
             if not self.pipes[index].poll(max(0.0, deadline - time.monotonic())):
                 raise TimeoutError(f"load generator {index} did not answer {calls[index][0]}")
             answers[index] = self.pipes[index].recv()
-            if "error" in answers[index]:
-                raise RuntimeError(f"load generator {index}: {answers[index]['error']}")
+        # Read every answer before raising, so that the next call reads its own.
+        for index, answer in answers.items():
+            if "error" in answer:
+                raise RuntimeError(f"load generator {index}: {answer['error']}")
         return answers
 
     def all(self, command, timeout=120, **arguments):
@@ -151,9 +162,6 @@ class LoadGenerator:
         for process in self.processes:
             process.join(5)
             if process.is_alive():
-                process.terminate()
-                process.join(5)
-            if process.is_alive():
                 process.kill()
                 process.join(5)
         for pipe in self.pipes:
@@ -165,20 +173,24 @@ def spread(count, parts):
     return [count // parts + (i < count % parts) for i in range(parts)]
 
 
-def percentile(sorted_values, fraction):
-    if not sorted_values:
-        return None
-    return sorted_values[min(len(sorted_values) - 1, int(fraction * len(sorted_values)))]
+def percentiles(values):
+    """p50, p99 and the maximum of a list of numbers (None for each when it is empty)."""
+    if len(values) < 2:
+        return (values[0],) * 3 if values else (None,) * 3
+    cuts = quantiles(values, n=100, method="inclusive")
+    return cuts[49], cuts[98], max(values)
 
 
-# Workloads
+def per(seconds, count):
+    """Microseconds per thing."""
+    return seconds * 1e6 / count if count else None
 
 
 FAN_OUT_ROOM = "fanout"
 
 
 class Workloads:
-    """The four workloads against one running server."""
+    """The workloads against one running server."""
 
     def __init__(self, server, load, settings):
         self.server = server
@@ -195,29 +207,32 @@ class Workloads:
         for index, count in enumerate(spread(receivers, self.load.size)):
             if count:
                 calls[index] = ("connect", {**self.target, "rooms": [(room, count)]})
-        opened = self.expect_opened(self.load.call(calls, timeout=180), receivers)
-        if senders:
-            calls = {}
-            for number, sender in enumerate(senders):
-                index = number % self.load.size
-                calls.setdefault(index, ("connect", {**self.target, "rooms": [], "senders": []}))
-                calls[index][1]["senders"].append((room, sender))
-            opened += self.expect_opened(self.load.call(calls, timeout=60), len(senders))
+        self.expect_opened(self.load.call(calls, timeout=180), receivers)
+        calls = {}
+        for number, sender in enumerate(senders):
+            calls.setdefault(number % self.load.size, ("connect", {**self.target, "rooms": []}))
+            calls[number % self.load.size][1].setdefault("senders", []).append((room, sender))
+        self.expect_opened(self.load.call(calls, timeout=60), len(senders))
         self.settle()
         lost = sum(answer["lost_sockets"] for answer in self.load.all("status"))
         if lost:
-            raise RuntimeError(
-                f"the server closed {lost} sockets while {room} was joining "
-                f"(server log: {self.server.log_summary()})"
-            )
-        return opened
+            raise RuntimeError(f"the server closed {lost} sockets while {room} was joining")
+
+    def connect_rooms(self, rooms, **options):
+        """Every room [(name, size)] whole in one load-generator process; their answers."""
+        calls = {}
+        for index in range(self.load.size):
+            if mine := rooms[index :: self.load.size]:
+                calls[index] = ("connect", {**self.target, "rooms": mine, **options})
+        answers = list(self.load.call(calls, timeout=300).values())
+        self.expect_opened(dict(enumerate(answers)), sum(size for _, size in rooms))
+        return answers
 
     def expect_opened(self, answers, wanted):
         opened = sum(answer["opened"] for answer in answers.values())
         if opened < wanted:
             errors = [error for answer in answers.values() for error in answer["errors"]]
             raise RuntimeError(f"only {opened} of {wanted} sockets opened: {errors[:3]}")
-        return opened
 
     def settle(self):
         """Let the join traffic (history, presence) finish before measuring anything."""
@@ -243,17 +258,16 @@ class Workloads:
             idle=drain_idle,
             deadline=drain_deadline,
         )
-        cpu_after = self.server.cpu()
+        server_cpu = self.server.cpu() - cpu_before
         wall = time.monotonic() - wall_before
-        latencies = sorted(
-            value / 1e6 for answer in drained for value in _latencies(answer["latencies"])
-        )
+        latencies = [
+            value / 1e6 for answer in drained for value in loadgen.latencies(answer["latencies"])
+        ]
+        p50, p99, most = percentiles(latencies)
         received = sum(answer["received"] for answer in drained)
         errors = sum(answer["errors"] for answer in drained)
         last_receive = max(answer["last_receive"] for answer in drained)
         window = (last_receive - first_send) / 1e9 if last_receive else None
-        server_cpu = cpu_after[0] - cpu_before[0]
-        redis_cpu = cpu_after[1] - cpu_before[1]
         client_cpu = sum(answer["cpu"] for answer in drained)
         expected = (total_sent - errors) * clients
         return {
@@ -267,27 +281,24 @@ class Workloads:
             "duplicates": sum(answer["duplicates"] for answer in drained),
             "lost_sockets": sum(answer["lost_sockets"] for answer in drained),
             "seconds": window,
-            "wall_seconds": wall,
             "deliveries_per_second": received / window if window else None,
-            "p50_ms": percentile(latencies, 0.50),
-            "p99_ms": percentile(latencies, 0.99),
-            "max_ms": latencies[-1] if latencies else None,
+            "p50_ms": p50,
+            "p99_ms": p99,
+            "max_ms": most,
             "server_cpu_seconds": server_cpu,
-            "redis_cpu_seconds": redis_cpu,
             "client_cpu_seconds": client_cpu,
-            "server_cpu_us_per_delivery": _per(server_cpu + redis_cpu, received),
-            "client_cpu_us_per_delivery": _per(client_cpu, received),
-            "server_cpu_share": (server_cpu + redis_cpu) / wall if wall else None,
+            "server_cpu_us_per_delivery": per(server_cpu, received),
+            "client_cpu_us_per_delivery": per(client_cpu, received),
+            "server_cpu_share": server_cpu / wall if wall else None,
             "client_cpu_share": client_cpu / wall if wall else None,
-            "server_rss_bytes": self.server.memory(),
         }
 
-    def saturation(self, clients, members=0):
+    def saturation(self, clients, members):
         """Grow the fan-out room from `members` to `clients` sockets, then saturate it.
 
-        The room grows between measurements (10, then 50, then 200) instead of being built
-        again: step 4's presence makes every join cost O(room) frames. Each size gets a new
-        sender, who joins last; the earlier senders stay on as receivers.
+        The room grows between measurements (2, 10, 50, then 200) instead of being built
+        again. Each size gets a new sender, who joins last; the earlier senders stay on as
+        receivers.
         """
         settings = self.settings
         self.connect(FAN_OUT_ROOM, clients - members - 1, senders=[clients])
@@ -301,86 +312,84 @@ class Workloads:
             {0: ("send_window", arguments)}, clients, drain_idle=2, drain_deadline=30
         )
 
-    def steady(self, members=0):
+    def steady(self, members):
         """A fixed rate into the fan-out room, when it has steady_clients sockets already."""
         settings = self.settings
-        clients = settings.steady_clients
-        sender = members
+        clients = sender = settings.steady_clients
         if members != clients:
             self.close()
             self.connect(FAN_OUT_ROOM, clients - 1, senders=[clients])
-            sender = clients
-        arguments = {
-            "rate": settings.steady_rate,
-            "duration": settings.steady_seconds,
-            "sender": sender,
-        }
-        result = self.measure(
-            {0: ("send_rate", arguments)}, clients, drain_idle=2, drain_deadline=30
+        arguments = {"rate": settings.steady_rate, "duration": settings.steady_seconds}
+        return self.measure(
+            {0: ("send_rate", {**arguments, "sender": sender})},
+            clients,
+            drain_idle=2,
+            drain_deadline=30,
         )
-        result["rate"] = settings.steady_rate
-        return result
 
     def burst(self):
         settings = self.settings
         senders = list(range(settings.burst_senders))
         self.connect("burst", settings.burst_clients - len(senders), senders=senders)
-        try:
-            send = {
-                index: ("send_burst", {"count": settings.burst_messages})
-                for index in range(min(self.load.size, len(senders)))
-            }
-            result = self.measure(send, settings.burst_clients, drain_idle=3, drain_deadline=60)
-            result["drain_seconds"] = result["seconds"]
-            return result
-        finally:
-            self.close()
+        send = {
+            index: ("send_burst", {"count": settings.burst_messages})
+            for index in range(min(self.load.size, len(senders)))
+        }
+        return self.measure(send, settings.burst_clients, drain_idle=3, drain_deadline=60)
 
-    def idle(self):
-        """Server memory per socket, 1,000 idle sockets spread over rooms."""
+    def storm(self):
+        """1,000 sockets in rooms of 10 join (memory per socket), chat, leave, and all come
+        back at once: how fast every one of them is back with its history or its replay."""
         settings = self.settings
-        # Warm up: the first sockets load code and fill caches that later ones reuse.
-        self.connect("warmup", 10)
+        self.connect("warmup", 10)  # The first sockets load code and fill caches.
         self.close()
-        before = self.server.memory()
         rooms = [
-            (f"idle{number}", settings.idle_room_size)
-            for number in range(settings.idle_sockets // settings.idle_room_size)
+            (f"storm{number}", settings.storm_room_size)
+            for number in range(settings.storm_sockets // settings.storm_room_size)
         ]
-        calls = {}
-        for index in range(self.load.size):
-            mine = rooms[index :: self.load.size]
-            if mine:
-                calls[index] = ("connect", {**self.target, "rooms": mine})
-        wanted = sum(count for _, count in rooms)
-        started = time.monotonic()
-        opened = self.expect_opened(self.load.call(calls, timeout=300), wanted)
-        connect_seconds = time.monotonic() - started
-        try:
-            self.settle()
-            time.sleep(0.5)
-            after = self.server.memory()
-            return {
-                "sockets": opened,
-                "room_size": settings.idle_room_size,
-                "rss_before_bytes": before,
-                "rss_after_bytes": after,
-                "bytes_per_socket": (after - before) / opened,
-                "connect_seconds": connect_seconds,
-                "connects_per_second": opened / connect_seconds,
-            }
-        finally:
-            self.close()
-
-
-def _latencies(data):
-    values = loadgen.array("q")
-    values.frombytes(data)
-    return values
-
-
-def _per(seconds, count):
-    return seconds * 1e6 / count if count else None
+        sockets = sum(size for _, size in rooms)
+        before = self.server.memory()
+        answers = self.connect_rooms(rooms)
+        join_seconds = max(a["last_open"] for a in answers) - min(a["started"] for a in answers)
+        self.settle()
+        after = self.server.memory()
+        sent = self.load.all("send_each_room", count=settings.storm_messages)
+        self.load.all("drain", expected=settings.storm_messages, idle=2, deadline=30)
+        self.close()
+        cpu_before = self.server.cpu()
+        answers = self.connect_rooms(
+            rooms, concurrency=settings.storm_concurrency, after=settings.storm_after
+        )
+        started = min(answer["started"] for answer in answers)
+        back = max(answer["last_open"] for answer in answers)
+        histories = self.server.spec.app == "step4"
+        missing = incomplete = 0
+        if histories:
+            answers = self.load.all("histories", seconds=60, timeout=90)
+            back = max(answer["last_at"] for answer in answers)
+            everything = range(1, settings.storm_messages + 1)
+            for asked, sequences in (item for a in answers for item in a["sockets"]):
+                wanted = set(everything[asked or 0 :])
+                missing += len(wanted - set(sequences or ()))
+                incomplete += sequences is None or sorted(sequences) != sorted(wanted)
+        storm_seconds = (back - started) / 1e9
+        self.settle()
+        cpu = self.server.cpu() - cpu_before
+        self.close()
+        return {
+            "sockets": sockets,
+            "room_size": settings.storm_room_size,
+            "saved": sum(answer["sent"] for answer in sent) if histories else 0,
+            "rss_before_bytes": before,
+            "rss_after_bytes": after,
+            "bytes_per_socket": (after - before) / sockets,
+            "join_per_second": sockets / (join_seconds / 1e9),
+            "storm_seconds": storm_seconds,
+            "storm_per_second": sockets / storm_seconds,
+            "storm_cpu_us_per_socket": per(cpu, sockets),
+            "missing_messages": missing,
+            "incomplete_sockets": incomplete,
+        }
 
 
 # The run
@@ -390,95 +399,76 @@ class Progress:
     """One line that says where the run is: rewritten in place on a terminal."""
 
     def __init__(self, total, stream=sys.stderr):
-        self.total = total
-        self.done = 0
+        self.total, self.done, self.stream = total, 0, stream
         self.start = time.monotonic()
-        self.stream = stream
         self.tty = stream.isatty()
 
     def show(self, server, step):
         elapsed = time.monotonic() - self.start
         text = f"[{self.done}/{self.total} steps, {elapsed:3.0f} s] {server}: {step}"
-        if self.tty:
-            self.stream.write("\r\033[K" + text[:120])
-        else:
-            self.stream.write(text + "\n")
+        self.stream.write("\r\033[K" + text[:120] if self.tty else text + "\n")
         self.stream.flush()
 
     def finish(self):
-        if self.tty:
-            self.stream.write("\n")
+        self.stream.write("\n" if self.tty else "")
         self.stream.flush()
 
 
-def steps_of(settings):
-    """The measured steps after idle memory, in order: ("saturation", 10), ("steady", None)..."""
-    steps = []
-    for workload in settings.workloads:
-        if workload == "saturation":
-            steps += [("saturation", clients) for clients in sorted(settings.saturation_clients)]
-        elif workload != "idle":
-            steps.append((workload, None))
-    return steps
-
-
-def step_key(workload, clients):
-    return workload if clients is None else f"{workload}_{clients}"
+def steps_of(settings, spec):
+    """What one round measures on a server, in order: "storm", "saturation_2", ..."""
+    steps = ["storm"] + [f"saturation_{clients}" for clients in sorted(settings.saturation_clients)]
+    steps += ["steady", "burst"]
+    return [step for step in steps if not spec.only or step in spec.only]
 
 
 def run(settings, progress_stream=sys.stderr):
     """Every workload against every server; the results as one dict (see report.py).
 
-    All servers start first, each on its own port (and with its own redis-server). Idle memory
-    is measured on each while it is fresh; then each workload runs against every server in
-    turn, `rounds` times, so that servers compared with each other were measured minutes
-    apart, not a whole run apart, on a machine whose load changes.
+    All servers start first, each on its own port (and with its own redis-server). Then each
+    round runs every server's workloads in turn, a different server first each round, so that
+    servers compared with each other were measured minutes apart, not a whole run apart, on a
+    machine whose load changes. The storm runs in the first round only.
     """
     started = time.time()
-    steps = steps_of(settings)
-    idle = "idle" in settings.workloads
-    total = len(settings.servers) * (idle + settings.rounds * len(steps))
+    steps = {spec.name: steps_of(settings, spec) for spec in settings.servers}
+    total = sum(
+        len(s) * settings.rounds - ("storm" in s) * (settings.rounds - 1) for s in steps.values()
+    )
     progress = Progress(total, progress_stream)
     deadline = time.monotonic() + settings.budget_seconds
     entries = [
         {"spec": asdict(spec), "name": spec.name, "workloads": {}, "rounds": {}, "errors": []}
         for spec in settings.servers
     ]
-    results = {"mode": settings.mode, "settings": _settings_dict(settings), "servers": entries}
     servers = {}
     load = LoadGenerator(settings.processes)
     try:
-        with temporary_workdir() as workdir:
-            template = None
-            if any(spec.app == "step4" for spec in settings.servers):
-                progress.show("step4", "migrating a fresh database")
-                template = migrated_database(workdir)
+        with tempfile.TemporaryDirectory(prefix="chat-bench-") as workdir:
+            progress.show("step4", "migrating a fresh database")
+            template = migrated_database(workdir)
             for spec, entry in zip(settings.servers, entries, strict=True):
                 progress.show(spec.name, "starting")
                 server = Server(spec, workdir, template)
                 try:
-                    server.start()
+                    servers[spec.name] = server.start()
+                    entry["details"] = dict(server.details)
                 except Exception as error:  # noqa: BLE001 - recorded, and the run goes on
                     entry["errors"].append(f"start: {error}\n{server.output_tail()}")
                     server.stop()
-                    continue
-                servers[spec.name] = server
-                entry["details"] = dict(server.details)
-                entry["rss_start_bytes"] = server.memory()
             try:
-                if idle:
-                    for entry in entries:
-                        record(entry, "idle", progress, deadline, servers, load, settings)
-                for round_number in range(settings.rounds):
-                    # A different server goes first in each round.
-                    shift = round_number % len(entries)
+                for number in range(settings.rounds):
+                    shift = number % len(entries)
                     for entry in entries[shift:] + entries[:shift]:
-                        run_round(entry, progress, deadline, servers, load, settings)
-                for entry in entries:
-                    server = servers.get(entry["name"])
-                    if server is not None and server.alive():
-                        entry["rss_end_bytes"] = server.memory()
-                        entry["cpu_seconds_total"] = sum(server.cpu())
+                        wanted = [s for s in steps[entry["name"]] if number == 0 or s != "storm"]
+                        run_round(
+                            entry,
+                            wanted,
+                            servers.get(entry["name"]),
+                            load,
+                            settings,
+                            progress,
+                            deadline,
+                        )
             finally:
                 for server in servers.values():
                     server.stop()
@@ -488,96 +478,58 @@ def run(settings, progress_stream=sys.stderr):
     for entry in entries:
         for key, rounds in entry["rounds"].items():
             entry["workloads"][key] = summarize(rounds)
-    results["seconds"] = time.time() - started
-    results["started"] = started
-    return results
+    return {
+        "mode": settings.mode,
+        "settings": {**asdict(settings), "servers": [spec.name for spec in settings.servers]},
+        "servers": entries,
+        "started": started,
+        "seconds": time.time() - started,
+    }
 
 
-def run_round(entry, progress, deadline, servers, load, settings):
-    """One round of the measured workloads against one server, in the order of steps_of()."""
+def run_round(entry, steps, server, load, settings, progress, deadline):
+    """One round of a server's measurements, the fan-out room growing from one to the next."""
     members = 0
-    failed = None
-    for workload, clients in steps_of(settings):
-        key = step_key(workload, clients)
-        if failed and workload in ("saturation", "steady"):
-            # The fan-out room is broken: its later sizes cannot be measured this round.
-            progress.done += 1
-            entry["errors"].append(f"{key}: skipped, {failed} failed in the same room")
-            continue
-        if workload == "saturation":
-            ok = record(
-                entry,
-                key,
-                progress,
-                deadline,
-                servers,
-                load,
-                settings,
-                lambda workloads, c=clients, m=members: workloads.saturation(c, m),
-            )
-            members = clients
-        elif workload == "steady":
-            ok = record(
-                entry,
-                key,
-                progress,
-                deadline,
-                servers,
-                load,
-                settings,
-                lambda workloads, m=members: workloads.steady(m),
-            )
-            members = settings.steady_clients
-        else:
-            if members:
-                close_all(servers.get(entry["name"]), load, entry)
-                members = 0
-            ok = record(entry, key, progress, deadline, servers, load, settings)
-        if not ok and workload in ("saturation", "steady"):
-            failed = key
-    if members:
-        close_all(servers.get(entry["name"]), load, entry)
-
-
-def close_all(server, load, entry):
-    """Close every socket of the load generator and let the server settle."""
-    try:
-        load.all("close", timeout=60)
-        if server is not None and server.alive():
-            server.wait_idle()
-    except Exception as error:  # noqa: BLE001 - recorded, and the run goes on
-        if not load.alive():
-            raise LoadGeneratorGone("a load-generator process has exited") from error
-        entry["errors"].append(f"closing: {error}")
-
-
-def record(entry, key, progress, deadline, servers, load, settings, measure=None):
-    """Run one measurement (by default the Workloads method named `key`) and file its numbers
-    under entry["rounds"][key]; True when it produced them."""
-    progress.show(entry["name"], key.replace("_", " C="))
-    server = servers.get(entry["name"])
-    try:
+    for key in steps:
+        progress.show(entry["name"], key.replace("_", " C="))
+        progress.done += 1
         if server is None:
-            return False
+            continue
         if time.monotonic() > deadline:
             entry["errors"].append(f"{key}: skipped, the run's time budget was spent")
-            return False
+            continue
         if not server.alive():
             entry["errors"].append(f"{key}: the server is gone\n{server.output_tail()}")
-            return False
+            continue
         workloads = Workloads(server, load, settings)
         try:
-            result = measure(workloads) if measure else getattr(workloads, key)()
+            if key.startswith("saturation_"):
+                clients = int(key.split("_")[1])
+                result = workloads.saturation(clients, members)
+                members = clients
+            elif key == "steady":
+                result = workloads.steady(members)
+                members = settings.steady_clients
+            else:
+                if members:
+                    workloads.close()
+                    members = 0
+                result = getattr(workloads, key)()
+                if key == "burst":
+                    workloads.close()
         except Exception as error:  # noqa: BLE001 - recorded, and the run goes on
             if not load.alive():
                 raise LoadGeneratorGone("a load-generator process has exited") from error
             entry["errors"].append(f"{key}: {type(error).__name__}: {error}")
-            close_all(server, load, entry)
-            return False
+            members = 0
+            try:
+                workloads.close()
+            except Exception as error:  # noqa: BLE001 - recorded, and the run goes on
+                entry["errors"].append(f"closing: {error}")
+            continue
         entry["rounds"].setdefault(key, []).append(result)
-        return True
-    finally:
-        progress.done += 1
+    if members and server is not None and server.alive():
+        Workloads(server, load, settings).close()
 
 
 def summarize(rounds):
@@ -585,46 +537,20 @@ def summarize(rounds):
     summary = {}
     for name in rounds[0]:
         values = [result[name] for result in rounds if result.get(name) is not None]
-        if values and all(isinstance(value, (int, float)) for value in values):
-            summary[name] = median(values)
-        else:
-            summary[name] = rounds[-1][name]
+        summary[name] = median(values) if values else None
     summary["rounds"] = len(rounds)
     return summary
 
 
-def _settings_dict(settings):
-    data = asdict(settings)
-    data["servers"] = [spec.name for spec in settings.servers]
-    return data
-
-
 def main(argv=None):
-    import json
-    from pathlib import Path
-
-    from bench import report
-
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--full", action="store_true", help="the long run for the docs")
-    parser.add_argument("--no-page", action="store_true", help="do not rewrite the docs page")
-    parser.add_argument(
-        "--page-from", metavar="JSON", help="only write docs/performance.md from a saved run"
-    )
+    parser.add_argument("--full", action="store_true", help="the run docs/performance.md shows")
     arguments = parser.parse_args(argv)
-    if arguments.page_from:
-        path = Path(arguments.page_from).resolve()
-        print(f"wrote {report.write_page(json.loads(path.read_text()), path)}")
-        return 0
     settings = full_settings() if arguments.full else quick_settings()
     results = run(settings)
     results["machine"] = report.machine()
-    paths = report.write(results, page=not arguments.no_page)
-    print(report.table(results))
+    paths = report.write(results)
+    print(report.tables(results))
     for path in paths:
         print(f"wrote {path}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

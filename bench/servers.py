@@ -1,7 +1,7 @@
 """The servers under test, each started as its own process on a free port, and stopped after.
 
-A Server knows how to start itself (and its own redis-server when its layer needs one), how
-much CPU time it has used so far and how much memory it holds, both read with psutil.
+A Server starts itself (and its own redis-server when its layer needs one) and reads, with
+psutil, the CPU time and memory of all its processes: the server, its workers, its Redis.
 """
 
 import os
@@ -12,7 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,15 +25,19 @@ PYTHON = sys.executable
 
 @dataclass(frozen=True)
 class ServerSpec:
-    """What to run: the app (floor, tutorial, step4), the ASGI server and the channel layer."""
+    """What to run: the app, the ASGI server, the channel layer, and how."""
 
     app: str  # "floor", "tutorial" or "step4"
     server: str  # "websockets", "daphne" or "uvicorn"
     layer: str = "none"  # "none", "memory", "redis" or "redis-pubsub"
-    # Another copy of step 4 to run instead of step4_production/ (bench/ablation.py), and
-    # the name it goes by in the tables.
-    source: str = ""
+    workers: int = 1  # uvicorn --workers: processes sharing one port (and one Redis)
+    fast: bool = False  # uvicorn with uvloop and httptools instead of asyncio and h11
+    # A variant of step 4 (bench/variants/): its settings module and its ASGI application.
+    settings: str = "bench.step4_settings"
+    application: str = "learning.asgi:application"
     label: str = ""
+    # Only these measurements (runner.step_key names, e.g. "saturation_2"); empty: all of them.
+    only: tuple = ()
 
     @property
     def name(self):
@@ -42,20 +45,13 @@ class ServerSpec:
             return self.label
         if self.app == "floor":
             return "floor (websockets)"
-        return f"{self.app} {self.server} {self.layer}"
-
-    @property
-    def directory(self):
-        return Path(self.source) if self.source else STEP4
+        server = self.server + (" uvloop" if self.fast else "")
+        workers = f" x{self.workers}" if self.workers > 1 else ""
+        return f"{self.app} {server}{workers} {self.layer}"
 
     @property
     def needs_redis(self):
         return self.layer.startswith("redis")
-
-
-def safe_name(name):
-    """A server's name as a file name."""
-    return re.sub(r"[^\w.-]+", "-", name).strip("-")
 
 
 def free_port():
@@ -78,7 +74,7 @@ def wait_for_port(port, process, timeout=30):
 
 
 def raise_file_limit():
-    """Let a server hold the idle-memory workload's 1,000 sockets (and its files)."""
+    """Let a server hold the storm's 1,000 sockets (and its files)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = 8192 if hard == resource.RLIM_INFINITY else min(hard, 8192)
     if soft < wanted:
@@ -96,33 +92,34 @@ def stop_process(process, timeout=10):
         process.wait(timeout)
 
 
-def migrated_database(directory, step4=STEP4):
-    """A fresh step 4 database in `directory`, migrated once; each server gets a copy."""
-    path = Path(directory) / "template.sqlite3"
-    environment = step4_environment(path, step4=step4)
-    subprocess.run(
-        [PYTHON, "-m", "django", "migrate", "--noinput", "-v", "0"],
-        cwd=step4,
-        env=environment,
-        check=True,
-        timeout=120,
-    )
-    return path
-
-
-def step4_environment(database, extra=None, step4=STEP4):
+def step4_environment(database, settings="bench.step4_settings", extra=None):
     return {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "bench.step4_settings",
-        "PYTHONPATH": os.pathsep.join([str(step4), str(ROOT)]),
+        "DJANGO_SETTINGS_MODULE": settings,
+        "PYTHONPATH": os.pathsep.join([str(STEP4), str(ROOT)]),
         "BENCH_DATABASE": str(database),
         "CHAT_RATE_LIMIT": "0",
         # Every client of the benchmark comes from 127.0.0.1.
         "CHAT_MAX_SOCKETS_PER_ADDRESS": "0",
         "DJANGO_DEBUG": "0",
         "DJANGO_SECRET_KEY": "benchmark-only-not-secret",
+        # One process unless extra names a Redis layer: DEBUG off asks for it by name.
+        "CHANNEL_LAYER": "memory",
         **(extra or {}),
     }
+
+
+def migrated_database(directory):
+    """A fresh step 4 database in `directory`, migrated once; each server gets a copy."""
+    path = Path(directory) / "template.sqlite3"
+    subprocess.run(
+        [PYTHON, "-m", "django", "migrate", "--noinput", "-v", "0"],
+        cwd=STEP4,
+        env=step4_environment(path),
+        check=True,
+        timeout=120,
+    )
+    return path
 
 
 class Server:
@@ -133,9 +130,9 @@ class Server:
         self.workdir = Path(workdir)
         self.template_database = template_database
         self.port = free_port()
-        self.process = None
-        self.redis = None
-        self.log_path = self.workdir / f"{safe_name(spec.name)}.log"
+        self.process = self.redis = None
+        self.processes = []
+        self.log_path = self.workdir / (re.sub(r"[^\w.-]+", "-", spec.name) + ".log")
         self.details = {}
 
     @property
@@ -144,33 +141,35 @@ class Server:
 
     def command_and_environment(self):
         spec = self.spec
-        environment = {**os.environ, "PYTHONPATH": str(ROOT)}
-        cwd = ROOT
         if spec.app == "floor":
             command = [PYTHON, str(ROOT / "bench" / "floor_server.py"), "--port", str(self.port)]
-            return command, environment, cwd
+            return command, {**os.environ}, ROOT
         extra = {}
         if spec.needs_redis:
             extra["REDIS_URL"] = f"redis://127.0.0.1:{self.redis_port}/0"
-        if spec.layer == "redis-pubsub":
-            extra["CHANNEL_LAYER"] = "redis-pubsub"
-        if not spec.needs_redis:
-            extra["CHANNEL_LAYER"] = "memory"  # One process: DEBUG off asks for it by name.
+            extra["CHANNEL_LAYER"] = spec.layer
         if spec.app == "tutorial":
-            environment.update(extra, DJANGO_SETTINGS_MODULE="bench.tutorial_baseline.settings")
-            application = "bench.tutorial_baseline.asgi:application"
+            environment = {
+                **os.environ,
+                **extra,
+                "PYTHONPATH": str(ROOT),
+                "DJANGO_SETTINGS_MODULE": "bench.tutorial_baseline.settings",
+            }
+            application, cwd = "bench.tutorial_baseline.asgi:application", ROOT
         else:
-            database = self.workdir / f"{safe_name(spec.name)}.sqlite3"
+            database = self.workdir / (self.log_path.stem + ".sqlite3")
             shutil.copyfile(self.template_database, database)
-            environment = step4_environment(database, extra, step4=spec.directory)
-            application = "learning.asgi:application"
-            cwd = spec.directory
-        host_port = ["127.0.0.1", str(self.port)]
+            environment = step4_environment(database, spec.settings, extra)
+            application, cwd = spec.application, STEP4
+        host, port = "127.0.0.1", str(self.port)
         if spec.server == "daphne":
-            command = [PYTHON, "-m", "daphne", "-b", host_port[0], "-p", host_port[1]]
+            command = [PYTHON, "-m", "daphne", "-b", host, "-p", port]
         else:
-            command = [PYTHON, "-m", "uvicorn", "--host", host_port[0], "--port", host_port[1]]
-            command += ["--lifespan", "off", "--no-access-log", "--log-level", "warning"]
+            command = [PYTHON, "-m", "uvicorn", "--host", host, "--port", port, "--lifespan", "off"]
+            command += ["--no-access-log", "--log-level", "warning", "--workers", str(spec.workers)]
+            # Named, not "auto": whether uvloop is installed must not change what is measured.
+            command += ["--loop", "uvloop", "--http", "httptools"] if spec.fast else []
+            command += [] if spec.fast else ["--loop", "asyncio", "--http", "h11"]
         return [*command, application], environment, cwd
 
     def layer_backend(self, environment, cwd):
@@ -180,12 +179,7 @@ class Server:
             "print(settings.CHANNEL_LAYERS['default']['BACKEND'])"
         )
         result = subprocess.run(
-            [PYTHON, "-c", script],
-            cwd=cwd,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=60,
+            [PYTHON, "-c", script], cwd=cwd, env=environment, capture_output=True, text=True
         )
         return result.stdout.strip() or result.stderr.strip().splitlines()[-1]
 
@@ -215,8 +209,17 @@ class Server:
             preexec_fn=raise_file_limit,  # noqa: PLW1509 - no threads in the runner yet
         )
         wait_for_port(self.port, self.process)
-        self.psutil_process = psutil.Process(self.process.pid)
-        self.psutil_redis = psutil.Process(self.redis.pid) if self.redis else None
+        root = psutil.Process(self.process.pid)
+        # uvicorn --workers: the workers are up once every one of them has been spawned.
+        deadline = time.monotonic() + 30
+        wanted = self.spec.workers if self.spec.workers > 1 else 0
+        while len(root.children(recursive=True)) < wanted:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.spec.workers} workers did not start")
+            time.sleep(0.1)
+        self.processes = [root, *root.children(recursive=True)]
+        if self.redis:
+            self.processes.append(psutil.Process(self.redis.pid))
         return self
 
     def stop(self):
@@ -230,50 +233,39 @@ class Server:
         return self.process is not None and self.process.poll() is None
 
     def cpu(self):
-        """Seconds of CPU used so far by the server, and by its redis-server (0 without)."""
-        times = self.psutil_process.cpu_times()
-        redis = 0.0
-        if self.psutil_redis is not None:
-            redis_times = self.psutil_redis.cpu_times()
-            redis = redis_times.user + redis_times.system
-        return times.user + times.system, redis
+        """Seconds of CPU used so far by every process of the server, its Redis included."""
+        total = 0.0
+        for process in self.processes:
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
 
     def memory(self):
-        """The server's resident memory in bytes (its redis-server not included)."""
-        return self.psutil_process.memory_info().rss
+        """The resident memory in bytes of the server's own processes (not its Redis)."""
+        total = 0
+        for process in self.processes:
+            if self.redis is None or process.pid != self.redis.pid:
+                try:
+                    total += process.memory_info().rss
+                except psutil.NoSuchProcess:
+                    pass
+        return total
 
     def wait_idle(self, timeout=30, below=0.05, interval=0.25):
         """Wait until the server uses under `below` of a core (it has finished earlier work)."""
         start = time.monotonic()
         while time.monotonic() - start < timeout:
-            before = sum(self.cpu())
+            before = self.cpu()
             time.sleep(interval)
-            if (sum(self.cpu()) - before) / interval < below:
-                return time.monotonic() - start
+            if (self.cpu() - before) / interval < below:
+                break
         return time.monotonic() - start
 
-    def log_summary(self, most=3):
-        """The exceptions in the server's log, most frequent first: "3x ChannelFull"..."""
+    def output_tail(self, lines=15):
         try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return "no log"
-        found = re.findall(
-            r"^([a-zA-Z_][\w.]*(?:Error|Exception|Full|Closed)\b[^\n]{0,80})", text, re.M
-        )
-        counts = {}
-        for line in found:
-            counts[line] = counts.get(line, 0) + 1
-        ranked = sorted(counts.items(), key=lambda item: -item[1])[:most]
-        return "; ".join(f"{count}x {line}" for line, count in ranked) or "no exception"
-
-    def output_tail(self, lines=20):
-        try:
-            text = self.log_path.read_text(errors="replace")
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
-def temporary_workdir():
-    return tempfile.TemporaryDirectory(prefix="chat-bench-")

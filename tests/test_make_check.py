@@ -72,11 +72,9 @@ def test_check_step_3_passes_on_the_channel_layer_lesson_and_names_a_missing_gro
     # A consumer that only answers its own socket, as in step 2, is what the lesson fixes.
     consumer = project / "chat/consumers.py"
     source = consumer.read_text()
-    broadcast = """        await self.channel_layer.group_send(
-            self.room_group_name, {"type": "chat.message", "message": saved}
-        )"""
+    broadcast = "await self.channel_layer.group_send(self.room_group_name, saved)"
     assert broadcast in source
-    consumer.write_text(source.replace(broadcast, "        await self.send_json(saved)"))
+    consumer.write_text(source.replace(broadcast, "await self.send_json(saved)"))
     done = make_check("STEP=3", f"DIR={project}", "ARGS=-k 'not browser'")
     assert done.returncode != 0
     assert (

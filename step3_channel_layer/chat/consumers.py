@@ -42,15 +42,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         saved = await database_sync_to_async(store.save_message)(
             self.room_name, message, username, self.user
         )
-        # Every member of the group, this socket included, gets the event: its "type" names
-        # the method that handles it, chat.message -> chat_message().
-        await self.channel_layer.group_send(
-            self.room_group_name, {"type": "chat.message", "message": saved}
-        )
+        # The saved message is the event: every member of the group, this socket included,
+        # gets it, and its "type" names the method that handles it, chat_message().
+        await self.channel_layer.group_send(self.room_group_name, saved)
 
     async def chat_message(self, event):
         """A saved message from the room's group: pass it on to this socket's browser."""
-        await self.send_json(event["message"])
+        await self.send_json(event)
 
     async def disconnect(self, close_code):
         """Leave the room's group, so that nothing is sent to a socket that is gone."""

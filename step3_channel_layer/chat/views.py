@@ -44,7 +44,5 @@ def announce(request, room_name):
         return HttpResponseBadRequest(error.detail)
     saved = store.save_message(room_name, text, request.user.username, request.user)
     # group_send is a coroutine; async_to_sync runs it to completion from this sync view.
-    async_to_sync(get_channel_layer().group_send)(
-        room_group_name(room_name), {"type": "chat.message", "message": saved}
-    )
+    async_to_sync(get_channel_layer().group_send)(room_group_name(room_name), saved)
     return redirect("chat:room", room_name=room_name)

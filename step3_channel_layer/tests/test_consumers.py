@@ -131,7 +131,7 @@ async def test_a_message_is_saved_in_its_room_before_it_is_sent_to_the_group(mon
 
     async def group_send_checking_the_database(group, event):
         room = await Room.objects.aget(url="lobby")
-        saved_when_sent.append(await room.messages.filter(id=event["message"]["id"]).aexists())
+        saved_when_sent.append(await room.messages.filter(id=event["id"]).aexists())
         await group_send(group, event)
 
     monkeypatch.setattr(layer, "group_send", group_send_checking_the_database)

@@ -48,8 +48,8 @@ def test_each_room_holds_its_own_messages():
     assert [m["message"] for m in store.history("lobby")] == ["a", "c"]
 
 
-def test_room_client_and_agent_are_set_in_the_admin():
-    """The seed's support-chat roles: a guest's name and a staff user, both optional."""
+def test_room_client_and_agent_are_optional_and_take_a_guest_and_a_staff_user():
+    """The original guide's support-chat roles: a guest's name and a staff user, both optional."""
     store.save_message("help", "hello", "bob", AnonymousUser())
     room = Room.objects.get(url="help")
     assert (room.client, room.agent) == ("", None)

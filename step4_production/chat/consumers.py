@@ -66,11 +66,10 @@ class ChatConsumer(SessionBoundConsumer, AsyncWebsocketConsumer):
         self.guest_name = (
             None if self.user.is_authenticated else await database_sync_to_async(guest_name)(query)
         )
+        listed_as = self.user.username if self.user.is_authenticated else self.guest_name
         self.member = {
             "id": member_id(query),
-            "username": self.user.username
-            if self.user.is_authenticated
-            else (self.guest_name or "anonymous"),
+            "username": listed_as or "anonymous",
             "authenticated": self.user.is_authenticated,
         }
         # Join before reading the history: a message saved in between then arrives twice
@@ -153,7 +152,7 @@ class ChatConsumer(SessionBoundConsumer, AsyncWebsocketConsumer):
     async def save(self, message, username, client_id):
         try:
             return await database_sync_to_async(store.save_message)(
-                self.room_name,
+                self.room,
                 message,
                 username,
                 user=self.user if self.user.is_authenticated else None,
@@ -244,7 +243,8 @@ class ChatConsumer(SessionBoundConsumer, AsyncWebsocketConsumer):
         that runs database code, for every frame and every room message, which costs more than
         sending the message on. This consumer reaches the database only through
         database_sync_to_async, which closes stale connections itself, so the trip is left
-        out (docs/performance.md measures the difference).
+        out (docs/performance.md measures the difference; tests/test_database_access.py fails
+        if a query runs any other way).
         """
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:

@@ -43,7 +43,7 @@ class Message(models.Model):
         return f"{self.sentBy}: {self.body[:50]}"
 
     def to_frame(self):
-        """The message as every socket in the room receives it (the protocol's MESSAGE)."""
+        """The message as every socket in its room receives it."""
         return {
             "type": "chat.message",
             "id": self.id,

@@ -3,9 +3,11 @@
 Consumers call these through database_sync_to_async; views call them directly.
 """
 
+import functools
+
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from .limits import newest_within
 from .models import Message, Room
@@ -34,18 +36,15 @@ def history(room, after=None):
 
     The room's last HISTORY_LENGTH messages; or, for a socket that reconnects having seen
     messages up to sequence `after`, every message since then: at most MAX_REPLAY, the newest
-    that fit in CHAT_MAX_REPLAY_BYTES. A room without a row yet has none.
+    that fit in CHAT_MAX_REPLAY_BYTES. Every socket of a room runs this when a server restarts
+    and they all come back, so it is one plain SELECT rather than a query the ORM builds anew
+    each time (a third of the cost). A room without a row yet has no messages.
     """
-    room = saved_room(room)
-    if room is None:
-        return []
-    messages = Message.objects.filter(room=room).order_by("-sequence")
-    if after is None:
-        return list(reversed(messages[:HISTORY_LENGTH]))
-    replay = messages.filter(sequence__gt=after)[:MAX_REPLAY]
-    if settings.CHAT_MAX_REPLAY_BYTES:
-        replay = newest_within(replay, settings.CHAT_MAX_REPLAY_BYTES)
-    return list(reversed(replay))
+    limit = HISTORY_LENGTH if after is None else MAX_REPLAY
+    newest_first = Message.objects.raw(history_sql(), [room.pk, after or 0, limit])
+    if after is not None and settings.CHAT_MAX_REPLAY_BYTES:
+        newest_first = newest_within(newest_first, settings.CHAT_MAX_REPLAY_BYTES)
+    return list(reversed(newest_first))
 
 
 def messages_between(room, after, before):
@@ -68,41 +67,104 @@ def saved_room(room):
     return Room.objects.filter(url=room.url).first()
 
 
-def save_message(room_name, body, username, user=None, client_id=None, announcement=False):
-    """Save a message in its room with the room's next sequence number.
+def save_message(room, body, username, user=None, client_id=None, announcement=False):
+    """Save a message in its room (a Room, or a room's name) with the room's next sequence number.
 
     Returns (message, created). A client_id that was saved before in this room returns that
     first message and False, so a browser that sends the same message twice does not save it
     twice. The database refuses a second (room, sequence) or (room, client_id) outright.
+
+    A socket saves every message it sends into one room, so this is two SQL statements in one
+    transaction, not the half a dozen the ORM would run: the room's sequence is taken and read
+    back in one UPDATE ... RETURNING, and the row is written in one INSERT (the ORM's field
+    conversions, without its query building).
     """
-    room, _ = Room.objects.get_or_create(url=room_name)
-    if client_id and (earlier := saved_before(room, client_id)):
-        return earlier, False
+    if isinstance(room, str):
+        room, _ = Room.objects.get_or_create(url=room)
+    elif room.pk is None:
+        # Joined before the room had a message: its row is made now, for this one.
+        room.pk = Room.objects.get_or_create(url=room.url)[0].pk
+    message = Message(
+        room=room,
+        body=body,
+        sentBy=username,
+        createdAt=timezone.now(),
+        created_By=user,
+        client_id=client_id,
+        announcement=announcement,
+    )
     try:
-        with transaction.atomic():
+        with transaction.atomic(), connection.cursor() as cursor:
             # The UPDATE locks the room's row until the transaction ends, so two servers saving
             # into one room at once take numbers one after the other.
-            Room.objects.filter(pk=room.pk).update(last_sequence=F("last_sequence") + 1)
-            room.refresh_from_db(fields=["last_sequence"])
-            message = Message.objects.create(
-                room=room,
-                body=body,
-                sentBy=username,
-                created_By=user,
-                sequence=room.last_sequence,
-                client_id=client_id,
-                announcement=announcement,
-            )
+            cursor.execute(next_sequence_sql(), [room.pk])
+            row = cursor.fetchone()
+            if row is None:
+                # The room was deleted (in the admin) while a socket was in it: it starts again.
+                room.pk = message.room_id = Room.objects.get_or_create(url=room.url)[0].pk
+                cursor.execute(next_sequence_sql(), [room.pk])
+                row = cursor.fetchone()
+            message.sequence = row[0]
+            values = [
+                field.get_db_prep_save(getattr(message, field.attname), connection)
+                for field in message_fields()
+            ]
+            cursor.execute(insert_message_sql(), values)
+            message.pk = cursor.fetchone()[0]
             if user is None and not room.client:
                 Room.objects.filter(pk=room.pk, client="").update(client=username)
+                room.client = username
             if user is not None and user.is_staff and room.agent_id is None:
                 Room.objects.filter(pk=room.pk, agent=None).update(agent=user)
+                room.agent_id = user.pk
     except IntegrityError:
-        # Another server saved the same client_id between our check and our insert.
+        # This room saved the same client_id before (a resend), or another server just did.
         if client_id and (earlier := saved_before(room, client_id)):
             return earlier, False
         raise
+    room.last_sequence = message.sequence  # Only once it is committed.
+    message._state.adding = False
+    message._state.db = connection.alias
     return message, True
+
+
+@functools.cache
+def history_sql():
+    """A room's messages numbered above a sequence, newest first (%s: room id, sequence, limit)."""
+    quote = connection.ops.quote_name
+    meta = Message._meta
+    columns = ", ".join(quote(field.column) for field in meta.concrete_fields)
+    room, sequence = (quote(meta.get_field(name).column) for name in ("room", "sequence"))
+    return (
+        f"SELECT {columns} FROM {quote(meta.db_table)} WHERE {room} = %s AND {sequence} > %s "
+        f"ORDER BY {sequence} DESC LIMIT %s"
+    )
+
+
+@functools.cache
+def next_sequence_sql():
+    """Add one to a room's last_sequence and return the new value (%s: the room's id)."""
+    quote = connection.ops.quote_name
+    table, pk = quote(Room._meta.db_table), quote(Room._meta.pk.column)
+    column = quote(Room._meta.get_field("last_sequence").column)
+    return f"UPDATE {table} SET {column} = {column} + 1 WHERE {pk} = %s RETURNING {column}"
+
+
+def message_fields():
+    """The columns an INSERT of a Message writes: every one but its id."""
+    return [field for field in Message._meta.concrete_fields if not field.primary_key]
+
+
+@functools.cache
+def insert_message_sql():
+    """Insert a Message's row and return its id (one %s per column of message_fields())."""
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in message_fields())
+    values = ", ".join(["%s"] * len(message_fields()))
+    return (
+        f"INSERT INTO {quote(Message._meta.db_table)} ({columns}) VALUES ({values}) "
+        f"RETURNING {quote(Message._meta.pk.column)}"
+    )
 
 
 def saved_before(room, client_id):

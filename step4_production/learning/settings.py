@@ -7,6 +7,7 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -60,6 +61,27 @@ ALLOWED_HOSTS = [
 # https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/
 HTTPS = env_flag("DJANGO_HTTPS", False)
 SECURE_SSL_REDIRECT = SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+if HTTPS:
+    # The proxy terminates TLS and says so in X-Forwarded-Proto. Trust it only with a proxy in
+    # front that always sets it (deploy/nginx.conf does): anyone else could send it too.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# HSTS: browsers remember to refuse plain HTTP to this host for this many seconds, even after
+# HTTPS is gone. 0 sends no header; raise it once the site is HTTPS for good.
+hsts_seconds = os.environ.get("DJANGO_HSTS_SECONDS", "0").strip()
+if not hsts_seconds.isdigit():
+    raise ImproperlyConfigured("DJANGO_HSTS_SECONDS must be a whole number of seconds, or 0.")
+SECURE_HSTS_SECONDS = int(hsts_seconds)
+# Origins (https://host:port) allowed to post forms besides the one Django sees itself served
+# at: needed when the address in the browser is not the Host and scheme that reach Django.
+CSRF_TRUSTED_ORIGINS = [
+    origin.strip()
+    for origin in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",")
+    if origin.strip()
+]
+if any(not origin.startswith(("https://", "http://")) for origin in CSRF_TRUSTED_ORIGINS):
+    raise ImproperlyConfigured(
+        "DJANGO_CSRF_TRUSTED_ORIGINS holds origins with their scheme: https://chat.example.com"
+    )
 
 INSTALLED_APPS = [
     # Daphne first: its runserver replaces Django's and serves HTTP and WebSockets (ASGI).
@@ -189,7 +211,8 @@ elif CHANNEL_LAYER == "redis-pubsub":
 elif CHANNEL_LAYER == "memory":
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            # Channels' InMemoryChannelLayer, with less work per member (chat/layers.py).
+            "BACKEND": "chat.layers.FanOutInMemoryChannelLayer",
             "CONFIG": {"capacity": CHANNEL_LAYER_CAPACITY},
         }
     }
@@ -214,6 +237,10 @@ CHAT_PRESENCE_TTL = float(os.environ.get("CHAT_PRESENCE_TTL", "30"))
 if not CHAT_PRESENCE_TTL > 0:
     raise ImproperlyConfigured("CHAT_PRESENCE_TTL must be a number of seconds over 0.")
 
+# SQLite in a file unless DATABASE_URL names another database, such as the PostgreSQL that
+# servers on several machines share: postgres://user:password@host:5432/name
+# https://github.com/jazzband/dj-database-url
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
@@ -233,6 +260,11 @@ DATABASES = {
         "TEST": {"NAME": BASE_DIR / "test_db.sqlite3"},
     }
 }
+if DATABASE_URL:
+    # Connections stay open, and one the database closed (a restart) is replaced before use.
+    DATABASES["default"] = dj_database_url.parse(
+        DATABASE_URL, conn_max_age=None, conn_health_checks=True
+    )
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -3,12 +3,17 @@
 Not a test: run it by hand, from step4_production/, and it prints one table line per room size:
 
     ../.venv/bin/python -m tests.measure_presence --sizes 100 200 400 [--layer memory]
+    ../.venv/bin/python -m tests.measure_presence --churn 2000 --layer memory
 
 With --layer redis (the default) it starts a redis-server and two Daphne servers sharing it, and
 every other newcomer joins through the second server; --layer memory runs one Daphne alone.
 Each newcomer waits for its history before the next one connects; once every socket is open the
 script waits for the frames to stop, then counts every frame the sockets received and the CPU
 time the servers used.
+
+With --churn N, ten members stay in a room while N guests come and go one after the other, in
+three rounds; it prints the cycles per second of each round (a cost that grows with churn shows
+as rounds getting slower).
 """
 
 import argparse
@@ -80,6 +85,33 @@ async def fill_room(servers, size):
     return frames
 
 
+async def churn(servers, cycles, rounds=3, staying=10):
+    """Cycles per second of each round of guests connecting, reading the history, closing."""
+    room = f"churn-{time.time_ns()}"
+    counter = Counter()
+    members = []
+    for number in range(staying):
+        ready = asyncio.Event()
+        members.append(asyncio.create_task(member(servers[0], room, number, counter, ready)))
+        await asyncio.wait_for(ready.wait(), 60)
+    rates = []
+    for _ in range(rounds):
+        start = time.monotonic()
+        for number in range(cycles // rounds):
+            server = servers[number % len(servers)]
+            async with websockets.connect(
+                server.ws_url(f"/ws/chat/{room}/?username=guest"),
+                additional_headers=server.origin,
+                open_timeout=60,
+            ) as socket:
+                await socket.recv()
+        rates.append((cycles // rounds) / (time.monotonic() - start))
+    for task in members:
+        task.cancel()
+    await asyncio.gather(*members, return_exceptions=True)
+    return rates
+
+
 def migrated_database(directory):
     database = Path(directory) / "measure.sqlite3"
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.live_settings"}
@@ -97,6 +129,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 200, 400])
     parser.add_argument("--layer", choices=["redis", "memory"], default="redis")
+    parser.add_argument("--churn", type=int, metavar="CYCLES", help="measure churn instead")
     arguments = parser.parse_args()
     env = {"CHAT_RATE_LIMIT": "0", "CHAT_MAX_SOCKETS_PER_ADDRESS": "0"}
     with tempfile.TemporaryDirectory() as directory, ExitStack() as stack:
@@ -108,6 +141,10 @@ def main():
             count = 2
         servers = [stack.enter_context(DaphneServer(database, env=env)) for _ in range(count)]
         print(f"layer {arguments.layer}, {count} server(s)")
+        if arguments.churn:
+            rates = asyncio.run(churn(servers, arguments.churn))
+            print("cycles per second, round by round:", ", ".join(f"{r:.0f}" for r in rates))
+            return
         print("| room | frames | server CPU (s) |")
         print("| ---: | ---: | ---: |")
         for size in arguments.sizes:

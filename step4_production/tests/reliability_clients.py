@@ -21,6 +21,8 @@ async def join(server, room, username, after=None):
     socket = await websockets.connect(
         server.ws_url(f"/ws/chat/{room}/?{urlencode(parameters)}"),
         additional_headers=server.origin,
+        # wss:// through the test proxy: trust its certificate authority.
+        ssl=server.ssl_context() if hasattr(server, "ssl_context") else None,
     )
     socket.history = (await next_frame(socket, "history", TIMEOUT))["messages"]
     socket.users = (await next_frame(socket, "user.list", TIMEOUT))["users"]

@@ -26,8 +26,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 NEEDS_HTTPS = {"security.W004", "security.W008", "security.W012", "security.W016"}
 
 # The production command of docs/reliability.md: uvicorn workers (one process per core) that
-# share the channel layer through Redis. Frames of at most 64 KiB (a valid one is under 16 KiB;
-# uvicorn's default is 16 MiB), and a ping every 20 s that the browser must answer within 20 s.
+# share the channel layer through Redis (its pub/sub layer). Frames of at most 64 KiB (a valid one
+# is under 16 KiB; uvicorn's default is 16 MiB), and a ping every 20 s that the browser must
+# answer within 20 s.
 PRODUCTION_COMMAND = [
     "uvicorn",
     "learning.asgi:application",
@@ -106,6 +107,7 @@ class ProductionServer:
             CHAT_TEST_DATABASE=str(connection.settings_dict["NAME"]),
             CHAT_TEST_STATIC_ROOT=static_root,
             REDIS_URL=redis_url,
+            CHANNEL_LAYER="redis-pubsub",  # As the production command sets it.
             PYTHONPATH=str(STEP_DIR),
         )
 

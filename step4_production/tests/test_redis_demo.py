@@ -124,13 +124,7 @@ def test_make_run_step4_redis_serves_two_servers_that_chat_and_stop_on_ctrl_c():
             assert not any(listening(port) for port in ports)
             assert "Stopped." in read(output)
         finally:
-            for process in [psutil.Process(demo.pid) if demo.poll() is None else None, *children]:
-                try:
-                    if process is not None:
-                        process.kill()
-                except psutil.NoSuchProcess:
-                    pass
-            demo.wait(timeout=10)
+            kill_what_is_left(demo, children)
 
 
 def test_make_run_step4_redis_without_redis_server_says_how_to_install_it(tmp_path):
@@ -146,6 +140,17 @@ def test_make_run_step4_redis_without_redis_server_says_how_to_install_it(tmp_pa
     assert result.returncode != 0
     assert "apt-get install redis-server" in result.stdout
     assert "brew install redis" in result.stdout
+
+
+def kill_what_is_left(demo, children):
+    """After a failed test: kill the demo and every child it had, whatever they are doing."""
+    for process in [psutil.Process(demo.pid) if demo.poll() is None else None, *children]:
+        try:
+            if process is not None:
+                process.kill()
+        except psutil.NoSuchProcess:
+            pass
+    demo.wait(timeout=10)
 
 
 def read(output):

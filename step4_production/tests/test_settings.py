@@ -1,4 +1,4 @@
-"""Settings read from the environment, as the guide lists them."""
+"""Settings read from the environment, as the guide lists them (docs/reliability.md)."""
 
 import json
 import os
@@ -21,7 +21,7 @@ def load_settings(show=SHOW_SETTINGS, **environ):
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "CHAT_", "REDIS_", "CHANNEL_"))
+        if not key.startswith(("DJANGO_", "CHAT_", "REDIS_", "CHANNEL_", "DATABASE_"))
     }
     return subprocess.run(
         [sys.executable, "-c", show],
@@ -39,7 +39,7 @@ def test_defaults_are_for_local_development():
     assert debug is True
     assert hosts == ["localhost", "127.0.0.1", "[::1]"]
     assert rate == 5
-    assert backend == "channels.layers.InMemoryChannelLayer"
+    assert backend == "chat.layers.FanOutInMemoryChannelLayer"
     assert (sockets, refusals, replay) == (100, 100, 512 * 1024)
 
 
@@ -88,7 +88,7 @@ def test_debug_off_refuses_the_in_memory_layer_unless_it_is_asked_for():
     assert "set REDIS_URL, or CHANNEL_LAYER=memory for a single server process" in result.stderr
     result = load_settings(DJANGO_DEBUG="0", DJANGO_SECRET_KEY="k" * 50, CHANNEL_LAYER="memory")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)[4] == "channels.layers.InMemoryChannelLayer"
+    assert json.loads(result.stdout)[4] == "chat.layers.FanOutInMemoryChannelLayer"
 
 
 def test_the_limits_come_from_the_environment():

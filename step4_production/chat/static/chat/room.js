@@ -141,9 +141,8 @@ function newClientId() {
 }
 
 // Messages typed but not yet confirmed by the server, by client_id. They are sent again after a
-// reconnect; the server saves a client_id only once, so a resend can never duplicate a message.
+// reconnect; the server saves a client_id only once in a room, so a resend never duplicates one.
 const pending = new Map();
-
 
 function forgetPending(clientId) {
   const entry = pending.get(clientId);

@@ -1,0 +1,72 @@
+"""Step 4 with one change undone, for the ablation rows of the full run.
+
+Each variant is step 4 as shipped with one settings module or one consumer subclass swapped
+in (the modules of this package), run on Daphne with the in-memory layer next to step 4 as
+shipped: what a change buys is the ratio of the two, measured in the same run.
+"""
+
+from bench.servers import ServerSpec
+
+# The measurements a variant is run for: the room of two and the room of 50, or the storm.
+ROOMS = ("saturation_2", "saturation_50")
+STORM = ("storm",)
+
+
+def variant(label, settings="", application="", only=ROOMS):
+    """Step 4 with the settings module or the ASGI application of a module of this package."""
+    return ServerSpec(
+        "step4",
+        "daphne",
+        "memory",
+        settings=f"bench.variants.{settings}" if settings else "bench.step4_settings",
+        application=f"bench.variants.{application}:application"
+        if application
+        else "learning.asgi:application",
+        label=f"step4 {label}",
+        only=only,
+    )
+
+
+ABLATION = [
+    variant("saving with the ORM", application="orm_save"),
+    variant("with Channels' dispatch()", application="channels_dispatch"),
+    variant("building the JSON once per member", application="per_member_json"),
+    variant("without gc.freeze()", application="no_gc_freeze"),
+    variant("with CONN_MAX_AGE = 0", settings="conn_max_age_0"),
+    variant(
+        "with Channels' InMemoryChannelLayer",
+        settings="channels_memory_layer",
+        only=(*ROOMS, *STORM),
+    ),
+    variant("reading the history with the ORM", application="orm_history", only=STORM),
+    # All three at once, measured like step 4 as shipped: what "today" was.
+    variant(
+        "before (ORM save and history, Channels' layer)",
+        settings="channels_memory_layer",
+        application="before",
+        only=("storm", "saturation_2", "saturation_10", "saturation_50", "steady", "burst"),
+    ),
+]
+
+
+def application_with(consumer_class):
+    """Step 4's ASGI application, its chat route served by `consumer_class` instead.
+
+    The origin check, the session and the routes stay as shipped: only the consumer changes.
+    """
+    from channels.routing import URLRouter
+    from django.urls import URLPattern
+
+    from chat.consumers import ChatConsumer
+    from learning.asgi import application
+
+    router = application.application_mapping["websocket"]
+    while not isinstance(router, URLRouter):
+        router = getattr(router, "inner", None) or router.application
+    for number, route in enumerate(router.routes):
+        if getattr(route.callback, "consumer_class", None) is ChatConsumer:
+            callback = consumer_class.as_asgi()
+            router.routes[number] = URLPattern(
+                route.pattern, callback, route.default_args, route.name
+            )
+    return application

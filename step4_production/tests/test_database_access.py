@@ -1,0 +1,74 @@
+"""The consumer reaches the database only through database_sync_to_async.
+
+That promise is what lets ChatConsumer.dispatch() leave out Channels' aclose_old_connections()
+before every handler: database_sync_to_async closes stale connections itself, around each call.
+A query run any other way (sync_to_async, or a thread of its own) would use a connection nobody
+checks, and this test fails.
+"""
+
+import threading
+
+import pytest
+from channels.db import DatabaseSyncToAsync
+from django.contrib.auth import get_user_model
+from django.db.backends.utils import CursorWrapper
+
+from tests.sockets import close_all, login_cookie, next_frame, open_socket, save_messages
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def watch_queries(monkeypatch):
+    """From now on, every SQL statement run, sorted by whether database_sync_to_async ran it:
+    (inside, outside), two lists of statements."""
+    calls = threading.local()
+    inside, outside = [], []
+    thread_handler = DatabaseSyncToAsync.thread_handler
+    execute = CursorWrapper._execute_with_wrappers
+
+    def counted_thread_handler(self, *args, **kwargs):
+        calls.depth = getattr(calls, "depth", 0) + 1
+        try:
+            return thread_handler(self, *args, **kwargs)
+        finally:
+            calls.depth -= 1
+
+    def sorted_execute(self, sql, *args, **kwargs):
+        (inside if getattr(calls, "depth", 0) else outside).append(sql)
+        return execute(self, sql, *args, **kwargs)
+
+    monkeypatch.setattr(DatabaseSyncToAsync, "thread_handler", counted_thread_handler)
+    monkeypatch.setattr(CursorWrapper, "_execute_with_wrappers", sorted_execute)
+    return inside, outside
+
+
+async def test_every_query_of_a_chat_session_runs_in_database_sync_to_async(monkeypatch):
+    """A signed-in user and a guest join, talk, resend, miss a message and reconnect: every
+    statement the consumer and the middleware ran went through database_sync_to_async."""
+    user = await get_user_model().objects.acreate(username="alice")
+    cookie = await login_cookie(user)
+    inside, outside = watch_queries(monkeypatch)
+
+    alice = await open_socket(username="alice", headers=[cookie])
+    bob = await open_socket(username="bob")
+    await bob.send_json_to({"message": "hello", "username": "bob", "client_id": "bob-1"})
+    await next_frame(alice), await next_frame(bob)
+    await alice.send_json_to({"message": "hi bob", "client_id": "alice-1"})
+    await next_frame(alice), await next_frame(bob)
+    # A resend of a saved message, and a message saved by "another server" (no group event):
+    # the next one shows the gap, which each socket fills from the database.
+    await bob.send_json_to({"message": "hello", "username": "bob", "client_id": "bob-1"})
+    await next_frame(bob)
+    await save_messages("lobby", ["from elsewhere"])
+    await bob.send_json_to({"message": "still here?", "username": "bob", "client_id": "bob-2"})
+    assert [(await next_frame(alice))["message"] for _ in range(2)] == [
+        "from elsewhere",
+        "still here?",
+    ]
+    await close_all(alice)
+    again = await open_socket(username="alice", headers=[cookie], after=2)
+    assert [message["message"] for message in again.history] == ["from elsewhere", "still here?"]
+    await close_all(again, bob)
+
+    assert outside == []
+    assert any(sql.startswith("INSERT") for sql in inside)
