@@ -20,22 +20,13 @@ INSTALL_HINT = """PostgreSQL is not installed. Install it, then run this again:
 
 
 def find_bindir():
-    """The folder holding initdb and pg_ctl, or None.
-
-    pg_config says where, when it is installed (Debian: libpq-dev); otherwise Debian's own
-    folders are looked in, newest version first.
-    """
+    """The folder holding initdb and pg_ctl, or None."""
     pg_config = shutil.which("pg_config")
-    if pg_config is not None:
-        found = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True)
-        bindir = Path(found.stdout.strip())
-        if found.returncode == 0 and (bindir / "initdb").is_file():
-            return bindir
-    debian = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
-        key=lambda path: int(path.parent.parent.name) if path.parent.parent.name.isdigit() else 0,
-    )
-    return debian[-1].parent if debian else None
+    if pg_config is None:
+        return None
+    found = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True)
+    bindir = Path(found.stdout.strip())
+    return bindir if found.returncode == 0 and (bindir / "initdb").is_file() else None
 
 
 def free_port():
