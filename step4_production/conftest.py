@@ -8,8 +8,6 @@ import sys
 import pytest
 from channels.layers import channel_layers
 
-from chat.limits import rate_buckets
-
 # Chromium or Google Chrome, and the chromedriver that drives it: CHROME_BINARY and CHROMEDRIVER
 # name them outright; otherwise the names on PATH (Linux, WSL, Homebrew), then macOS's apps.
 BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -116,6 +114,8 @@ def clock(monkeypatch):
 @pytest.fixture(autouse=True)
 def fresh_rate_buckets():
     """Each test starts with full rate buckets: user ids and sessions repeat across tests."""
+    from chat.limits import rate_buckets
+
     rate_buckets.buckets.clear()
     yield
     rate_buckets.buckets.clear()
