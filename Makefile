@@ -18,9 +18,9 @@ OFFLINE := $(if $(wildcard $(WHEELHOUSE)/*),--no-index --find-links $(WHEELHOUSE
 STEPS := step1_http step2_websocket step3_channel_layer step4_production
 step_dir = $(word $(1),$(STEPS))
 
-.PHONY: help setup run run-step1 run-step2 run-step3 run-step4 run-step4-redis run-step4-proxy test test-step1 \
-	test-step2 test-step3 test-step4 test-repo check diff-1-2 diff-2-3 diff-3-4 diffs superusers \
-	bench bench-full bench-page lint format clean wheelhouse
+.PHONY: help setup run run-step1 run-step2 run-step3 run-step4 run-step4-redis run-step4-proxy \
+	test test-step1 test-step2 test-step3 test-step4 test-repo check diff-1-2 diff-2-3 diff-3-4 \
+	diffs superusers bench bench-full bench-page lint format clean wheelhouse
 
 help:
 	@echo "make run            the finished chat (step 4) on http://127.0.0.1:$(PORT)/"
