@@ -151,6 +151,10 @@ def main():
             )
 
     def on_signal(signum, frame):
+        # The first signal stops everything, and no later one may interrupt that: make passes
+        # SIGTERM on to its children, so one kill of the process group arrives here twice.
+        for other in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(other, signal.SIG_IGN)
         raise Stop(signal.Signals(signum).name)
 
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
