@@ -98,15 +98,7 @@ def main():
                 "make run-step4-proxy PROXY_PORT=9443 HTTP_PORT=9080 PORT1=9001 PORT2=9002"
             )
 
-    def on_signal(signum, frame):
-        # The first signal stops everything, and no later one may interrupt that: make passes
-        # SIGTERM on to its children, so one kill of the process group arrives here twice.
-        for other in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(other, signal.SIG_IGN)
-        raise demo.Stop(signal.Signals(signum).name)
-
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, on_signal)
+    demo.stop_on_signals()
 
     folder = tempfile.mkdtemp(prefix="chat-proxy-")
     servers, redis_process, nginx, postgres = [], None, None, None
@@ -177,8 +169,7 @@ def main():
         demo.print_log(redis_process)
         code = 1
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(signum, signal.SIG_IGN)
+        demo.ignore_signals()
         if nginx is not None:
             nginx.stop()
         for server in servers:

@@ -29,6 +29,7 @@ INSTALL_HINT = """redis-server is not installed. Install it, then run this again
   macOS (Homebrew):     brew install redis
 Or use a Redis you already have: REDIS_URL=redis://host:6379/0 make run-step4-redis"""
 output_lock = threading.Lock()
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class Stop(Exception):
@@ -137,6 +138,24 @@ def redis_reachable(url):
     return None
 
 
+def stop_on_signals():
+    """From now on Ctrl-C, SIGTERM or SIGHUP raises Stop in the main thread, once."""
+
+    def on_signal(signum, frame):
+        # The first signal stops everything, and no later one may interrupt that: make passes
+        # SIGTERM on to its children, so one kill of the process group arrives here twice.
+        ignore_signals()
+        raise Stop(signal.Signals(signum).name)
+
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, on_signal)
+
+
+def ignore_signals():
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--ports", nargs=2, type=int, default=[8001, 8002], metavar="PORT")
@@ -150,15 +169,7 @@ def main():
                 "make run-step4-redis PORT1=9001 PORT2=9002"
             )
 
-    def on_signal(signum, frame):
-        # The first signal stops everything, and no later one may interrupt that: make passes
-        # SIGTERM on to its children, so one kill of the process group arrives here twice.
-        for other in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(other, signal.SIG_IGN)
-        raise Stop(signal.Signals(signum).name)
-
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, on_signal)
+    stop_on_signals()
 
     children = []
     redis_process = None
@@ -214,8 +225,7 @@ def main():
         code = 1
     finally:
         # A second Ctrl-C must not leave children behind.
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(signum, signal.SIG_IGN)
+        ignore_signals()
         for child in children:
             stop(child, signal.SIGINT)
         if redis_process is not None:
