@@ -139,8 +139,13 @@ class Nginx:
     def error_log(self):
         return self.read("error.log")
 
-    def access_log(self):
-        return self.read("access.log")
+    def access_log(self, containing="", timeout=5):
+        """The access log, once it holds `containing` (or after `timeout` seconds): nginx writes
+        a request's line after the answer has gone out, so a client can be ahead of it."""
+        deadline = time.monotonic() + timeout
+        while containing not in (log := self.read("access.log")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return log
 
     def read(self, name):
         path = self.folder / name
