@@ -22,15 +22,16 @@ def test_make_superusers_prints_the_password_only_for_users_it_created(tmp_path)
     (copy / ".venv").symlink_to(ROOT / ".venv")
 
     def superusers():
-        return subprocess.run(
+        done = subprocess.run(
             # One step is enough: every step runs the same command on its own database.
             ["make", "--no-print-directory", "superusers", "STEPS=step1_http"],
             cwd=copy,
             capture_output=True,
             text=True,
             timeout=300,
-            check=True,
-        ).stdout
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
 
     first = superusers()
     assert first.count("Created admin, alice, bob") == 1
