@@ -24,7 +24,7 @@ from .identity import (
     refuse_registered_name,
 )
 from .limits import POLICY_VIOLATION, FrameGate, SustainedAbuse
-from .presence import presence_for
+from .presence import joined_event, left_event, presence_for
 from .protocol import (
     CLIENT_ID_PATTERN,
     FrameError,
@@ -62,16 +62,7 @@ class ChatConsumer(SessionBoundConsumer, AsyncWebsocketConsumer):
         self.user = self.scope["user"]
         self.frame_gate = FrameGate(self.scope)
         query = parse_qs(self.scope["query_string"].decode("latin-1"))
-        # A guest's name is fixed for the socket: its ?username=, or its first good message's.
-        self.guest_name = (
-            None if self.user.is_authenticated else await database_sync_to_async(guest_name)(query)
-        )
-        listed_as = self.user.username if self.user.is_authenticated else self.guest_name
-        self.member = {
-            "id": member_id(query),
-            "username": listed_as or "anonymous",
-            "authenticated": self.user.is_authenticated,
-        }
+        self.member = {"id": member_id(query), "authenticated": self.user.is_authenticated}
         # Join before reading the history: a message saved in between then arrives twice
         # (and is dropped by its sequence number) rather than never.
         await self.channel_layer.group_add(self.room_group_name, self.channel_name)
@@ -79,17 +70,18 @@ class ChatConsumer(SessionBoundConsumer, AsyncWebsocketConsumer):
         await self.bind_to_session()
         await self.accept()
         try:
-            self.room = await database_sync_to_async(store.join_room)(self.room_name, self.user)
-            after = last_seen(query)
-            if after is not None and after > self.room.last_sequence:
-                after = None  # The browser remembers messages this database never had.
-            messages = await database_sync_to_async(store.history)(self.room, after)
+            self.guest_name, self.room, after, messages = await database_sync_to_async(
+                read_on_joining
+            )(self.room_name, self.user, query)
         except DatabaseError:
             # Without its history the page would show a room with holes: close with 1011
             # (server error), and the page tries again after its backoff.
             logger.exception("Could not read room %s", self.room_name)
             await self.close(code=1011)
             return
+        # A guest's name is fixed for the socket: its ?username=, or its first good message's.
+        listed_as = self.user.username if self.user.is_authenticated else self.guest_name
+        self.member["username"] = listed_as or "anonymous"
         self.last_sequence = messages[-1].sequence if messages else (after or 0)
         await self.send_history(messages)
         await self.enter_roster()
@@ -210,20 +202,18 @@ class ChatConsumer(SessionBoundConsumer, AsyncWebsocketConsumer):
         if not announce_only:
             await self.send_json({"type": "user.list", "users": members})
         try:
-            await self.channel_layer.group_send(
-                self.room_group_name, {"type": "presence.join", "member": self.member}
-            )
+            await self.channel_layer.group_send(self.room_group_name, joined_event(self.member))
         except Exception:
             logger.warning("Could not announce a member in %s", self.room_name, exc_info=True)
 
     async def presence_join(self, event):
         """Someone entered the room (the socket itself is already in its user.list)."""
-        if event["member"]["id"] != self.member["id"]:
-            await self.send_json({"type": "user.joined", "user": event["member"]})
+        if event["member_id"] != self.member["id"]:
+            await self.send(text_data=event["text"])
 
     async def presence_leave(self, event):
         """Someone left the room."""
-        await self.send_json({"type": "user.left", "user": event["member"]})
+        await self.send(text_data=event["text"])
 
     async def disconnect(self, close_code):
         """Leave the room's group and tell the others."""
@@ -263,9 +253,7 @@ class ChatConsumer(SessionBoundConsumer, AsyncWebsocketConsumer):
             listed = await presence.leave(self.room_group_name, self.member, self.channel_name)
             await self.channel_layer.group_discard(self.room_group_name, self.channel_name)
             if listed:
-                await self.channel_layer.group_send(
-                    self.room_group_name, {"type": "presence.leave", "member": self.member}
-                )
+                await self.channel_layer.group_send(self.room_group_name, left_event(self.member))
         except Exception:
             # The layer (Redis) is unreachable. The roster entry expires unrefreshed, and the
             # server that sweeps it takes the channel out of the group and says it left.
@@ -292,6 +280,17 @@ class ChatConsumer(SessionBoundConsumer, AsyncWebsocketConsumer):
 
     async def send_json(self, content):
         await self.send(text_data=dumps(content))
+
+
+def read_on_joining(room_name, user, query):
+    """What a socket reads from the database when it connects, in one trip to the database
+    thread: a guest's name, the room, and its history (or what it missed since ?after=)."""
+    name = None if user.is_authenticated else guest_name(query)
+    room = store.join_room(room_name, user)
+    after = last_seen(query)
+    if after is not None and after > room.last_sequence:
+        after = None  # The browser remembers messages this database never had.
+    return name, room, after, store.history(room, after)
 
 
 def guest_name(query):

@@ -23,12 +23,26 @@ from channels.layers import InMemoryChannelLayer
 from django.conf import settings
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from .protocol import dumps
+
 logger = logging.getLogger(__name__)
 
 
 def entry_text(member, channel):
     """How a roster keeps one member: the channel that refreshes it, then the member as JSON."""
     return f"{channel}\n{json.dumps(member, ensure_ascii=False)}"
+
+
+def joined_event(member):
+    """The group event that tells a room a member came: flat, its frame's JSON built once, so
+    the layer copies no nested dict for each member and no member encodes it again."""
+    frame = {"type": "user.joined", "user": member}
+    return {"type": "presence.join", "member_id": member["id"], "text": dumps(frame)}
+
+
+def left_event(member):
+    """The group event that tells a room a member left, built like joined_event()."""
+    return {"type": "presence.leave", "text": dumps({"type": "user.left", "user": member})}
 
 
 def channel_of(text):
@@ -225,15 +239,11 @@ class Presence:
         for text in added:
             # Gone from the roster: after a Redis restart, the group lost the channel too.
             await self.channel_layer.group_add(group, channel_of(text))
-            await self.channel_layer.group_send(
-                group, {"type": "presence.join", "member": member_of(text)}
-            )
+            await self.channel_layer.group_send(group, joined_event(member_of(text)))
         for text in expired:
             logger.info("%s: a member whose server stopped refreshing it left", group)
             await self.channel_layer.group_discard(group, channel_of(text))
-            await self.channel_layer.group_send(
-                group, {"type": "presence.leave", "member": member_of(text)}
-            )
+            await self.channel_layer.group_send(group, left_event(member_of(text)))
 
 
 processes = weakref.WeakKeyDictionary()

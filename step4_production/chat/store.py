@@ -21,9 +21,10 @@ def join_room(room_name, user):
     """The room; a staff user becomes its agent if it has none.
 
     A room that has no message yet is not in the database: its row is made with its first
-    message, so a socket that joins a room and says nothing leaves nothing behind.
+    message, so a socket that joins a room and says nothing leaves nothing behind. Every socket
+    runs this on connecting, so it is a plain SELECT, like history().
     """
-    room = Room.objects.filter(url=room_name).first()
+    room = next(iter(Room.objects.raw(room_sql(), [room_name])), None)
     if room is None:
         return Room(url=room_name)
     if user.is_staff and room.agent_id is None:
@@ -93,8 +94,11 @@ def save_message(room, body, username, user=None, client_id=None, announcement=F
         client_id=client_id,
         announcement=announcement,
     )
+    # The connection itself rather than django.db.connection, which looks it up anew on each
+    # use: the field conversions below use it eight times.
+    database = transaction.get_connection()
     try:
-        with transaction.atomic(), connection.cursor() as cursor:
+        with transaction.atomic(), database.cursor() as cursor:
             # The UPDATE locks the room's row until the transaction ends, so two servers saving
             # into one room at once take numbers one after the other.
             cursor.execute(next_sequence_sql(), [room.pk])
@@ -106,7 +110,7 @@ def save_message(room, body, username, user=None, client_id=None, announcement=F
                 row = cursor.fetchone()
             message.sequence = row[0]
             values = [
-                field.get_db_prep_save(getattr(message, field.attname), connection)
+                field.get_db_prep_save(getattr(message, field.attname), database)
                 for field in message_fields()
             ]
             cursor.execute(insert_message_sql(), values)
@@ -124,8 +128,17 @@ def save_message(room, body, username, user=None, client_id=None, announcement=F
         raise
     room.last_sequence = message.sequence  # Only once it is committed.
     message._state.adding = False
-    message._state.db = connection.alias
+    message._state.db = database.alias
     return message, True
+
+
+@functools.cache
+def room_sql():
+    """The room of a name (%s: its url)."""
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in Room._meta.concrete_fields)
+    url = quote(Room._meta.get_field("url").column)
+    return f"SELECT {columns} FROM {quote(Room._meta.db_table)} WHERE {url} = %s"
 
 
 @functools.cache
@@ -150,6 +163,7 @@ def next_sequence_sql():
     return f"UPDATE {table} SET {column} = {column} + 1 WHERE {pk} = %s RETURNING {column}"
 
 
+@functools.cache
 def message_fields():
     """The columns an INSERT of a Message writes: every one but its id."""
     return [field for field in Message._meta.concrete_fields if not field.primary_key]

@@ -18,15 +18,18 @@ from tests.sockets import close_all, login_cookie, next_frame, open_socket, save
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def watch_queries(monkeypatch):
+def watch_queries(monkeypatch, trips=None):
     """From now on, every SQL statement run, sorted by whether database_sync_to_async ran it:
-    (inside, outside), two lists of statements."""
+    (inside, outside), two lists of statements. `trips`, a list, gets the name of each function
+    database_sync_to_async runs."""
     calls = threading.local()
     inside, outside = [], []
     thread_handler = DatabaseSyncToAsync.thread_handler
     execute = CursorWrapper._execute_with_wrappers
 
     def counted_thread_handler(self, *args, **kwargs):
+        if trips is not None:
+            trips.append(getattr(self.func, "__name__", repr(self.func)))
         calls.depth = getattr(calls, "depth", 0) + 1
         try:
             return thread_handler(self, *args, **kwargs)
@@ -72,3 +75,19 @@ async def test_every_query_of_a_chat_session_runs_in_database_sync_to_async(monk
 
     assert outside == []
     assert any(sql.startswith("INSERT") for sql in inside)
+
+
+async def test_a_guest_reads_the_database_in_one_trip_when_it_connects(monkeypatch):
+    """Joining is what a server does 1,000 times after a restart: after the middleware's look-up
+    of the session's user, the consumer makes one trip to the database thread (not one per
+    question), and it runs three plain SELECTs: the name, the room and the history."""
+    await save_messages("lobby", ["before"])
+    trips = []
+    inside, outside = watch_queries(monkeypatch, trips)
+
+    bob = await open_socket(username="bob")
+
+    assert bob.history[0]["message"] == "before" and "bob" in bob.users
+    assert trips == ["get_user", "read_on_joining"]
+    assert [sql.split()[0] for sql in inside] == ["SELECT"] * 3 and outside == []
+    await close_all(bob)

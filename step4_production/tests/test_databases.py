@@ -74,3 +74,40 @@ def test_two_processes_writing_one_room_number_each_message_once(kind, tmp_path)
         [f"{name}-{n}" for name in ("first", "second") for n in range(MESSAGES_EACH)]
         + [f"both-{n}" for n in range(SHARED)]
     )
+
+
+# What a socket reads on connecting, through the plain SELECTs of store.py and identity.py.
+READS = """
+import json
+import django
+django.setup()
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
+from chat import store
+from chat.identity import is_registered_name
+get_user_model().objects.create_user("Alice", password="unused-password")
+store.save_message("lobby", "one", "bob")
+store.save_message("lobby", "two", "bob")
+room = store.join_room("lobby", AnonymousUser())
+print(json.dumps({
+    "registered": [is_registered_name(name) for name in ("alice", "ALICE", "Alic", "alice_")],
+    "room": [room.url, room.last_sequence, store.join_room("empty", AnonymousUser()).pk],
+    "history": [message.body for message in store.history(room)],
+    "replay": [message.body for message in store.history(room, after=1)],
+}))
+"""
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_the_plain_selects_of_joining_read_the_same_on_both_databases(kind, tmp_path):
+    """A registered name is found in any case and only whole (LIKE's _ is no wildcard); the
+    room, its history and a replay read back as saved."""
+    with migrated_database(kind, tmp_path) as variables:
+        result = run_django(["-c", READS], variables)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "registered": [True, True, False, False],
+        "room": ["lobby", 2, None],
+        "history": ["one", "two"],
+        "replay": ["two"],
+    }
