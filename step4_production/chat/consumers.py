@@ -126,8 +126,7 @@ class ChatConsumer(SessionBoundConsumer, AsyncWebsocketConsumer):
         """Who a frame is from: a logged-in user while the session lives, or the guest's name
         for the socket, which no registered user has."""
         if self.user.is_authenticated:
-            await self.ensure_signed_in()
-            return self.user.username
+            return self.user.username  # Its session is checked as the message is saved.
         username = read_username(frame)
         if self.guest_name is not None and username != self.guest_name:
             detail = f"This socket's name is {self.guest_name}: reconnect to change it."
@@ -143,17 +142,20 @@ class ChatConsumer(SessionBoundConsumer, AsyncWebsocketConsumer):
 
     async def save(self, message, username, client_id):
         try:
-            return await database_sync_to_async(store.save_message)(
-                self.room,
-                message,
-                username,
-                user=self.user if self.user.is_authenticated else None,
-                client_id=client_id,
-            )
+            return await database_sync_to_async(self.save_from_sender)(message, username, client_id)
         except DatabaseError:
             logger.exception("Could not save a message in room %s", self.room_name)
             detail = "The message could not be saved: send it again."
             raise FrameError("not_saved", detail) from None
+
+    def save_from_sender(self, message, username, client_id):
+        """In one trip to the database thread: a signed-in sender's session is checked (and
+        SessionEnded raised if it is over), then the message saved."""
+        user = None
+        if self.user.is_authenticated:
+            self.ensure_signed_in()
+            user = self.user
+        return store.save_message(self.room, message, username, user=user, client_id=client_id)
 
     async def send_to_room(self, message):
         """group_send a saved message; if the channel layer fails, tell its sender instead."""

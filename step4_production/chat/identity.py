@@ -7,12 +7,14 @@ https://docs.djangoproject.com/en/5.2/topics/auth/default/#session-invalidation-
 import functools
 import logging
 from importlib import import_module
+from types import SimpleNamespace
 
 from asgiref.sync import async_to_sync
-from channels.auth import get_user
+from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.contrib import auth
 from django.contrib.auth import get_user_model, user_logged_out
 from django.db import connection, transaction
 from django.db.models.signals import post_delete, post_save
@@ -86,15 +88,23 @@ class SessionBoundConsumer:
         if self.user_group_name is not None:
             await self.channel_layer.group_discard(self.user_group_name, self.channel_name)
 
-    async def still_signed_in(self):
-        """Whether the session, read afresh, is still this user's, with today's password."""
+    def session_is_current(self):
+        """Whether the session, read afresh, is still this user's, with today's password.
+
+        Django's get_user() checks what it checks for a request. It reads the database: run it
+        in the database thread.
+        """
         store = import_module(settings.SESSION_ENGINE).SessionStore(self.session_key)
-        user = await get_user({"session": store})
+        user = auth.get_user(SimpleNamespace(session=store))
         return user.is_authenticated and user.pk == self.user.pk
 
-    async def ensure_signed_in(self):
-        """SessionEnded, unless the session is still this user's."""
-        if not await self.still_signed_in():
+    async def still_signed_in(self):
+        return await database_sync_to_async(self.session_is_current)()
+
+    def ensure_signed_in(self):
+        """SessionEnded, unless the session is still this user's. In the database thread, in the
+        same trip as the save it comes before."""
+        if not self.session_is_current():
             raise SessionEnded
 
     async def session_check(self, event):

@@ -91,3 +91,19 @@ async def test_a_guest_reads_the_database_in_one_trip_when_it_connects(monkeypat
     assert trips == ["get_user", "read_on_joining"]
     assert [sql.split()[0] for sql in inside] == ["SELECT"] * 3 and outside == []
     await close_all(bob)
+
+
+async def test_a_signed_in_message_is_checked_and_saved_in_one_trip(monkeypatch):
+    """Each message of a signed-in user reads its session again before it is saved (the agent of
+    a room of two sends half its messages): both in one trip to the database thread."""
+    user = await get_user_model().objects.acreate(username="alice")
+    alice = await open_socket(username="alice", headers=[await login_cookie(user)])
+    trips = []
+    inside, outside = watch_queries(monkeypatch, trips)
+
+    await alice.send_json_to({"message": "hello", "client_id": "alice-1"})
+
+    assert (await next_frame(alice))["authenticated"] is True
+    assert trips == ["save_from_sender"]
+    assert any(sql.startswith("INSERT") for sql in inside) and outside == []
+    await close_all(alice)
