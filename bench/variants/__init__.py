@@ -38,10 +38,11 @@ ABLATION = [
         settings="channels_memory_layer",
         only=(*ROOMS, *STORM),
     ),
-    variant("reading the history with the ORM", application="orm_history", only=STORM),
-    # All three at once, measured like step 4 as shipped: what "today" was.
+    variant("joining with the ORM's queries", application="orm_join", only=STORM),
+    variant("with nested presence events", application="nested_presence", only=STORM),
+    # All of them at once, measured like step 4 as shipped: what "today" was.
     variant(
-        "before (ORM save and history, Channels' layer)",
+        "before (ORM save and join, nested presence, Channels' layer)",
         settings="channels_memory_layer",
         application="before",
         only=("storm", "saturation_2", "saturation_10", "saturation_50", "steady", "burst"),

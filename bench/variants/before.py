@@ -1,5 +1,14 @@
-"""Step 4 as it was before its save, history and layer changes: the ORM saves each message and
-reads each history, on Channels' InMemoryChannelLayer (run with channels_memory_layer)."""
+"""Step 4 as it was before its performance work: the ORM saves each message and reads what a
+joining socket needs, presence events are nested, on Channels' InMemoryChannelLayer (run with
+channels_memory_layer). Only the one trip to the database thread on joining stays."""
 
-from bench.variants import orm_history  # noqa: F401 - reads histories with the ORM
-from bench.variants.orm_save import application  # noqa: F401 - what the server runs
+from bench.variants import application_with, orm_join  # noqa: F401 - joins with the ORM
+from bench.variants.nested_presence import NestedPresenceConsumer
+from bench.variants.orm_save import OrmSaveConsumer
+
+
+class BeforeConsumer(OrmSaveConsumer, NestedPresenceConsumer):
+    """Saves with the ORM; nested presence events."""
+
+
+application = application_with(BeforeConsumer)

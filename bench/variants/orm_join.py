@@ -1,0 +1,40 @@
+"""Step 4 reading what a joining socket needs with queries the ORM builds, as before: the
+guest-name check, the room and the history."""
+
+import django
+
+django.setup()  # The store's models need the app registry.
+
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.db.models import Q  # noqa: E402
+
+from chat import consumers, store  # noqa: E402
+from chat.models import Message, Room  # noqa: E402
+from learning.asgi import application  # noqa: E402, F401 - what the server runs
+
+
+def orm_is_registered_name(name):
+    same = Q(username__iexact=name) | Q(username__iexact=name.casefold())
+    return get_user_model().objects.filter(same).exists()
+
+
+def orm_join_room(room_name, user):
+    room = Room.objects.filter(url=room_name).first()
+    if room is None:
+        return Room(url=room_name)
+    if user.is_staff and room.agent_id is None:
+        Room.objects.filter(pk=room.pk, agent=None).update(agent=user)
+    return room
+
+
+def orm_history(room, after=None):
+    messages = Message.objects.filter(room=room).order_by("-sequence")
+    if after is None:
+        return list(reversed(messages[: store.HISTORY_LENGTH]))
+    return list(reversed(messages.filter(sequence__gt=after)[: store.MAX_REPLAY]))
+
+
+# The consumer's read_on_joining() calls these when a socket connects.
+consumers.is_registered_name = orm_is_registered_name
+store.join_room = orm_join_room
+store.history = orm_history
