@@ -36,8 +36,9 @@ def chat_frame(sender, number, username):
 class Client(asyncio.Protocol):
     """One WebSocket client; counts the chat messages it receives, once each."""
 
-    def __init__(self, worker, url, origin, sender=None, room=None, username=""):
+    def __init__(self, worker, url, origin, sender=None, room=None, username="", cookie=None):
         self.worker = worker
+        self.cookie = cookie  # a Cookie header: the socket is a signed-in user's
         self.username = username  # the name in its URL: a chat server may hold it to that
         self.protocol = ClientProtocol(parse_uri(url), origin=origin, max_size=None)
         self.sender = sender  # this client's sender id, or None for a receiver
@@ -57,13 +58,17 @@ class Client(asyncio.Protocol):
         self.received = 0
         self.duplicates = 0
         self.errors = 0
+        self.signed = 0  # messages heard as a signed-in user's ("authenticated": true)
         self.in_flight = {}  # number -> sent_at_ns, for this client's own messages
 
     # asyncio.Protocol callbacks
 
     def connection_made(self, transport):
         self.transport = transport
-        self.protocol.send_request(self.protocol.connect())
+        request = self.protocol.connect()
+        if self.cookie:
+            request.headers["Cookie"] = self.cookie
+        self.protocol.send_request(request)
         self.flush()
 
     def data_received(self, data):
@@ -117,6 +122,7 @@ class Client(asyncio.Protocol):
             return
         self.seen.add(key)
         self.received += 1
+        self.signed += b'"authenticated": true' in data
         worker = self.worker
         worker.latencies.append(now - sent_at)
         worker.last_receive = now
@@ -163,9 +169,18 @@ class Worker:
         self.cpu_at_reset = time.process_time()
 
     async def connect(
-        self, host, port, origin, rooms, senders=(), concurrency=CONNECT_CONCURRENCY, after=None
+        self,
+        host,
+        port,
+        origin,
+        rooms,
+        senders=(),
+        concurrency=CONNECT_CONCURRENCY,
+        after=None,
+        cookie=None,
     ):
-        """Open sockets: `rooms` is [(room, count)]; `senders` are [(room, sender_id)].
+        """Open sockets: `rooms` is [(room, count)]; `senders` are [(room, sender_id)], signed
+        in with the Cookie header `cookie` if there is one.
 
         With `after` (the storm), every second socket of a room asks for the messages after
         that sequence number, as a reconnecting page does, and the others for the history
@@ -175,7 +190,7 @@ class Worker:
         limit = asyncio.Semaphore(concurrency)
         self.closing = False
 
-        async def open_one(room, number, sender=None):
+        async def open_one(room, number, sender=None, cookie=None):
             username = f"u{number}"
             url = f"ws://{host}:{port}/ws/chat/{room}/?username={username}"
             asks = after if after is not None and number % 2 else None
@@ -186,7 +201,7 @@ class Worker:
                     try:
                         _, client = await asyncio.wait_for(
                             loop.create_connection(
-                                lambda: Client(self, url, origin, sender, room, username),
+                                lambda: Client(self, url, origin, sender, room, username, cookie),
                                 host,
                                 port,
                             ),
@@ -202,7 +217,7 @@ class Worker:
 
         started = time.monotonic_ns()
         jobs = [open_one(room, i) for room, count in rooms for i in range(count)]
-        jobs += [open_one(room, 1_000_000 + sender, sender) for room, sender in senders]
+        jobs += [open_one(room, 1_000_000 + sender, sender, cookie) for room, sender in senders]
         results = await asyncio.gather(*jobs)
         opened = [client for client in results if isinstance(client, Client)]
         failures = [result for result in results if not isinstance(result, Client)]
@@ -336,6 +351,7 @@ class Worker:
             "fewest": min(received, default=0),
             "duplicates": sum(client.duplicates for client in self.clients),
             "errors": sum(client.errors for client in self.clients),
+            "signed": sum(client.signed for client in self.clients),
             "lost_sockets": self.clients_lost,
             "last_receive": self.last_receive,
             "latencies": self.latencies.tobytes(),

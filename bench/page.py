@@ -61,7 +61,7 @@ def sections(results, path):
     """The generated parts of the page, by marker name."""
     tables = dict(
         zip(
-            ["targets", "saturation", "steady", "burst", "storm", "ablation"],
+            ["targets", "saturation", "steady", "burst", "storm", "signed_in", "ablation"],
             report.all_tables(results),
             strict=True,
         )

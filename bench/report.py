@@ -201,6 +201,32 @@ def storm_table(results):
     return title, header, rows
 
 
+def signed_in_table(results):
+    rows = []
+    for entry in main_servers(results):
+        if entry["spec"]["app"] != "step4":
+            continue
+        data = workload(entry, "signed_in")
+        cpu = data.get("server_cpu_us_per_delivery")
+        guest = value(entry, "saturation_2", "server_cpu_us_per_delivery")
+        tutorial = value(tutorial_for(results, entry), "saturation_2", "server_cpu_us_per_delivery")
+        rows.append(
+            [
+                entry["name"],
+                number(guest, 1),
+                number(cpu, 1),
+                times(ratio(cpu, guest)),
+                times(ratio(cpu, tutorial)),
+                number(data.get("p99_ms"), 1),
+                lost(data),
+            ]
+        )
+    title = "A room of two whose sender is signed in: its session is read again for each message"
+    header = ["server", "guest sender µs/delivery", "signed-in sender µs/delivery"]
+    header += ["x guest", "x tutorial (C = 2)", "p99 ms", "lost"]
+    return title, header, rows
+
+
 ABLATION_COLUMNS = [
     ("saturation_2", "server_cpu_us_per_delivery"),
     ("saturation_50", "server_cpu_us_per_delivery"),
@@ -308,6 +334,7 @@ def all_tables(results):
         steady_table(results),
         burst_table(results),
         storm_table(results),
+        signed_in_table(results),
         ablation_table(results),
     ]
 

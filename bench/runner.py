@@ -196,6 +196,7 @@ def per(seconds, count):
 
 
 FAN_OUT_ROOM = "fanout"
+SIGNED_IN_SENDER = 9_000
 
 
 class Workloads:
@@ -207,8 +208,9 @@ class Workloads:
         self.settings = settings
         self.target = {"host": "127.0.0.1", "port": server.port, "origin": server.origin}
 
-    def connect(self, room, receivers, senders=()):
-        """`receivers` sockets in `room`, then the senders (ids), who join last.
+    def connect(self, room, receivers, senders=(), cookie=None):
+        """`receivers` sockets in `room`, then the senders (ids), who join last, signed in with
+        the Cookie header `cookie` if there is one.
 
         Fails when the server closed any socket while the room was joining.
         """
@@ -219,7 +221,8 @@ class Workloads:
         self.expect_opened(self.load.call(calls, timeout=180), receivers)
         calls = {}
         for number, sender in enumerate(senders):
-            calls.setdefault(number % self.load.size, ("connect", {**self.target, "rooms": []}))
+            arguments = {**self.target, "rooms": [], "cookie": cookie}
+            calls.setdefault(number % self.load.size, ("connect", arguments))
             calls[number % self.load.size][1].setdefault("senders", []).append((room, sender))
         self.expect_opened(self.load.call(calls, timeout=60), len(senders))
         self.settle()
@@ -288,6 +291,7 @@ class Workloads:
             "delivered_fraction": received / expected if expected else None,
             "complete_clients": sum(answer["complete"] for answer in drained),
             "duplicates": sum(answer["duplicates"] for answer in drained),
+            "signed_in_deliveries": sum(answer["signed"] for answer in drained),
             "lost_sockets": sum(answer["lost_sockets"] for answer in drained),
             "seconds": window,
             "deliveries_per_second": received / window if window else None,
@@ -320,6 +324,20 @@ class Workloads:
         return self.measure(
             {0: ("send_window", arguments)}, clients, drain_idle=2, drain_deadline=30
         )
+
+    def signed_in(self):
+        """A room of two whose sender is signed in, as a support agent is: each of its messages
+        has its session read again before it is saved. Saturated like saturation_2."""
+        settings = self.settings
+        sender = SIGNED_IN_SENDER
+        self.connect("pair", 1, senders=[sender], cookie=self.server.cookie)
+        arguments = {
+            "duration": settings.saturation_seconds,
+            "window": settings.saturation_window,
+            "max_messages": settings.saturation_max_messages,
+            "sender": sender,
+        }
+        return self.measure({0: ("send_window", arguments)}, 2, drain_idle=2, drain_deadline=30)
 
     def steady(self, members):
         """A fixed rate into the fan-out room, when it has steady_clients sockets already."""
@@ -426,7 +444,7 @@ class Progress:
 def steps_of(settings, spec):
     """What one round measures on a server, in order: "storm", "saturation_2", ..."""
     steps = ["storm"] + [f"saturation_{clients}" for clients in sorted(settings.saturation_clients)]
-    steps += ["steady", "burst"]
+    steps += ["steady", "burst"] + (["signed_in"] if spec.app == "step4" else [])
     return [step for step in steps if not spec.only or step in spec.only]
 
 
@@ -524,7 +542,7 @@ def run_round(entry, steps, server, load, settings, progress, deadline):
                     workloads.close()
                     members = 0
                 result = getattr(workloads, key)()
-                if key == "burst":
+                if key in ("burst", "signed_in"):
                     workloads.close()
         except Exception as error:  # noqa: BLE001 - recorded, and the run goes on
             if not load.alive():

@@ -119,7 +119,31 @@ def migrated_database(directory):
         check=True,
         timeout=120,
     )
+    result = subprocess.run(
+        [PYTHON, "-c", SIGN_IN],
+        cwd=STEP4,
+        env=step4_environment(path),
+        check=True,
+        timeout=120,
+        capture_output=True,
+        text=True,
+    )
+    path.with_suffix(".cookie").write_text(result.stdout.strip())
     return path
+
+
+# A staff user signed in, as a support agent is: prints the Cookie header of its session.
+SIGN_IN = """
+import django
+django.setup()
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.test import Client
+user = get_user_model().objects.create_user("agent", password="unused", is_staff=True)
+client = Client()
+client.force_login(user)
+print(f"{settings.SESSION_COOKIE_NAME}={client.session.session_key}")
+"""
 
 
 class Server:
@@ -134,6 +158,9 @@ class Server:
         self.processes = []
         self.log_path = self.workdir / (re.sub(r"[^\w.-]+", "-", spec.name) + ".log")
         self.details = {}
+        # The Cookie header of a signed-in user's session, for step 4 (every copy has it).
+        cookie = template_database and Path(template_database).with_suffix(".cookie")
+        self.cookie = cookie.read_text() if cookie and cookie.is_file() else None
 
     @property
     def origin(self):

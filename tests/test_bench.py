@@ -73,6 +73,12 @@ def test_tiny_run_measures_sane_numbers_and_stops_every_process(tmp_path):
         assert storm["incomplete_sockets"] == storm["missing_messages"] == 0
         if entry["spec"]["app"] == "step4":
             assert storm["saved"] == settings.storm_messages * 2  # two rooms
+            # The room of two with a signed-in sender: its messages are a user's, all heard.
+            signed_in = entry["workloads"]["signed_in"]
+            assert signed_in["sent"] > 0 and signed_in["lost_sockets"] == 0
+            assert signed_in["deliveries"] == signed_in["signed_in_deliveries"]
+            assert signed_in["deliveries"] == signed_in["sent"] * 2
+            assert entry["workloads"]["saturation_2"]["signed_in_deliveries"] == 0
 
     # The servers really ran the layer they are named after, and the variant its consumer.
     layers = {
@@ -108,7 +114,8 @@ def test_page_refuses_a_marker_the_bench_does_not_make():
 def test_the_page_has_every_part_the_bench_makes():
     """docs/performance.md keeps a marked place for each generated table."""
     text = page.PAGE.read_text()
-    for name in ("run", "targets", "saturation", "steady", "burst", "storm", "ablation", "errors"):
+    names = ["run", "targets", "saturation", "steady", "burst", "storm", "signed_in", "ablation"]
+    for name in [*names, "errors"]:
         assert f"<!-- bench:{name} -->" in text and f"<!-- /bench:{name} -->" in text, name
 
 
