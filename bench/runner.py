@@ -89,7 +89,7 @@ def full_settings():
         saturation_seconds=3.0,
         # Three rounds, each number the median of its three: one round moves by 10% here.
         rounds=3,
-        budget_seconds=2700.0,
+        budget_seconds=3000.0,
     )
 
 

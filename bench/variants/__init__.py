@@ -40,6 +40,13 @@ ABLATION = [
     ),
     variant("joining with the ORM's queries", application="orm_join", only=STORM),
     variant("with nested presence events", application="nested_presence", only=STORM),
+    # Not changes to ship: what a join's parts cost, presence first, then the database too.
+    variant("without presence (not shippable)", application="no_presence", only=STORM),
+    variant(
+        "without presence or reads on joining (not shippable)",
+        application="no_join_reads",
+        only=STORM,
+    ),
     # All of them at once, measured like step 4 as shipped: what "today" was.
     variant(
         "before (ORM save and join, nested presence, Channels' layer)",

@@ -1,0 +1,15 @@
+"""Step 4 without presence and without reading the database on joining: no history, a room
+that looks empty. Not a change to ship: what is left is what step 4's join shares with the
+tutorial's (the handshake, the middleware, group_add), for the reconnect storm's rows."""
+
+from bench.variants import no_presence  # noqa: F401 - and no presence
+from chat import consumers
+from chat.models import Room
+from learning.asgi import application  # noqa: F401 - what the server runs
+
+
+def read_nothing(room_name, user, query):
+    return None, Room(url=room_name), None, []
+
+
+consumers.read_on_joining = read_nothing  # What ChatConsumer.connect() calls.
