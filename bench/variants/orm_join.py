@@ -28,6 +28,8 @@ def orm_join_room(room_name, user):
 
 
 def orm_history(room, after=None):
+    if room.pk is None:
+        return []  # No row yet: no messages.
     messages = Message.objects.filter(room=room).order_by("-sequence")
     if after is None:
         return list(reversed(messages[: store.HISTORY_LENGTH]))
