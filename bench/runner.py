@@ -302,13 +302,17 @@ class Workloads:
         again. Each size gets a new sender, who joins last; the earlier senders stay on as
         receivers.
         """
-        settings = self.settings
         self.connect(FAN_OUT_ROOM, clients - members - 1, senders=[clients])
+        return self.saturate(clients, sender=clients)
+
+    def saturate(self, clients, sender):
+        """The sender keeps saturation_window messages in flight for saturation_seconds."""
+        settings = self.settings
         arguments = {
             "duration": settings.saturation_seconds,
             "window": settings.saturation_window,
             "max_messages": settings.saturation_max_messages,
-            "sender": clients,
+            "sender": sender,
         }
         return self.measure(
             {0: ("send_window", arguments)}, clients, drain_idle=2, drain_deadline=30
@@ -317,16 +321,8 @@ class Workloads:
     def signed_in(self):
         """A room of two whose sender is signed in, as a support agent is: each of its messages
         has its session read again before it is saved. Saturated like saturation_2."""
-        settings = self.settings
-        sender = SIGNED_IN_SENDER
-        self.connect("pair", 1, senders=[sender], cookie=self.server.cookie)
-        arguments = {
-            "duration": settings.saturation_seconds,
-            "window": settings.saturation_window,
-            "max_messages": settings.saturation_max_messages,
-            "sender": sender,
-        }
-        return self.measure({0: ("send_window", arguments)}, 2, drain_idle=2, drain_deadline=30)
+        self.connect("pair", 1, senders=[SIGNED_IN_SENDER], cookie=self.server.cookie)
+        return self.saturate(2, sender=SIGNED_IN_SENDER)
 
     def steady(self, members):
         """A fixed rate into the fan-out room, when it has steady_clients sockets already."""

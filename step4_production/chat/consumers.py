@@ -153,7 +153,8 @@ class ChatConsumer(SessionBoundConsumer, AsyncWebsocketConsumer):
         SessionEnded raised if it is over), then the message saved."""
         user = None
         if self.user.is_authenticated:
-            self.ensure_signed_in()
+            if not self.session_is_current():
+                raise SessionEnded
             user = self.user
         return store.save_message(self.room, message, username, user=user, client_id=client_id)
 

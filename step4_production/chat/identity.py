@@ -101,12 +101,6 @@ class SessionBoundConsumer:
     async def still_signed_in(self):
         return await database_sync_to_async(self.session_is_current)()
 
-    def ensure_signed_in(self):
-        """SessionEnded, unless the session is still this user's. In the database thread, in the
-        same trip as the save it comes before."""
-        if not self.session_is_current():
-            raise SessionEnded
-
     async def session_check(self, event):
         """The user logged out, or their account changed: close if our session is over."""
         if not self.user.is_authenticated:

@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 def entry_text(member, channel):
     """How a roster keeps one member: the channel that refreshes it, then the member as JSON."""
-    return f"{channel}\n{json.dumps(member, ensure_ascii=False)}"
+    return f"{channel}\n{dumps(member)}"
 
 
 def joined_event(member):

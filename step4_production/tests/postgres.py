@@ -7,20 +7,15 @@ import sys
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-import pytest
-
 from deploy.postgres import PostgresServer, find_bindir
-from tests.servers import STEP_DIR
+from tests.servers import STEP_DIR, missing
 
 
 def postgres_bindir():
     """The folder holding initdb and pg_ctl; skips on a laptop without them, fails in CI."""
     bindir = find_bindir()
     if bindir is None:
-        message = "PostgreSQL is needed for these tests: sudo apt-get install postgresql"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        missing("PostgreSQL is needed for these tests: sudo apt-get install postgresql")
     return bindir
 
 

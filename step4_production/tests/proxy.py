@@ -5,7 +5,6 @@ Everything runs on free ports from temporary folders and is stopped on exit. The
 the test's database: the SQLite file of the test run, or DATABASE_URL given in `database`.
 """
 
-import os
 import ssl
 import subprocess
 import sys
@@ -13,21 +12,24 @@ import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
-import pytest
 from django.db import connection
 
 from deploy.proxy import SERVER_COMMAND, Nginx, find_nginx, make_certificate, render
-from tests.servers import STEP_DIR, ChildServer, free_port, redis_server, wait_for_port
+from tests.servers import (
+    STEP_DIR,
+    ChildServer,
+    free_port,
+    missing,
+    redis_server,
+    wait_for_port,
+)
 from tests.test_production import manage, production_environment
 
 
 def require_nginx():
     """Skips on a laptop without nginx, fails in CI."""
     if find_nginx() is None:
-        message = "nginx is needed for the proxy tests: sudo apt-get install nginx"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        missing("nginx is needed for the proxy tests: sudo apt-get install nginx")
 
 
 def server_command(port, ping_interval=None):

@@ -132,14 +132,19 @@ def daphne_server(database, env=None, args=(), application=APPLICATION):
     return DaphneServer(database, env=env, args=args, application=application)
 
 
+def missing(problem):
+    """A tool a test needs is not installed: skipped on a laptop, failed in CI, whose .ci/run
+    installs every one of them."""
+    if os.environ.get("CI"):
+        pytest.fail(problem)
+    pytest.skip(problem)
+
+
 def require_redis_server():
     """The path of redis-server; skips on a laptop without it, fails in CI."""
     path = shutil.which("redis-server")
     if path is None:
-        message = "redis-server is needed for the Redis tests: sudo apt-get install redis-server"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        missing("redis-server is needed for the Redis tests: sudo apt-get install redis-server")
     return path
 
 
