@@ -34,6 +34,9 @@ ABLATION = [
     variant("without gc.freeze()", application="no_gc_freeze"),
     variant("with CONN_MAX_AGE = 0", settings="conn_max_age_0"),
     variant(
+        "with Channels' AuthMiddlewareStack", application="channels_auth", only=(*ROOMS, *STORM)
+    ),
+    variant(
         "with Channels' InMemoryChannelLayer",
         settings="channels_memory_layer",
         only=(*ROOMS, *STORM),

@@ -1,8 +1,10 @@
 """Step 4 as it was before its performance work: the ORM saves each message and reads what a
-joining socket needs, presence events are nested, on Channels' InMemoryChannelLayer (run with
-channels_memory_layer). Only the one trip to the database thread on joining stays."""
+joining socket needs, presence events are nested, the sockets go through Channels'
+AuthMiddlewareStack, on Channels' InMemoryChannelLayer (run with channels_memory_layer). Only the
+one trip to the database thread on joining stays."""
 
-from bench.variants import application_with, orm_join  # noqa: F401 - joins with the ORM
+# orm_join joins with the ORM, channels_auth puts Channels' AuthMiddlewareStack back.
+from bench.variants import application_with, channels_auth, orm_join  # noqa: F401
 from bench.variants.nested_presence import NestedPresenceConsumer
 from bench.variants.orm_save import OrmSaveConsumer
 

@@ -10,12 +10,15 @@ from importlib import import_module
 from types import SimpleNamespace
 
 from asgiref.sync import async_to_sync
+from channels.auth import AuthMiddleware
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.layers import get_channel_layer
+from channels.sessions import CookieMiddleware, InstanceSessionWrapper, SessionMiddleware
 from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth import get_user_model, user_logged_out
+from django.contrib.auth.models import AnonymousUser
 from django.db import connection, transaction
 from django.db.models.signals import post_delete, post_save
 
@@ -66,6 +69,37 @@ def refuse_registered_name(name):
     """invalid_username for a guest who gives a registered user's name."""
     if is_registered_name(name):
         raise FrameError("invalid_username", f"{name} is a registered user's name: choose another.")
+
+
+class SocketSessionMiddleware(SessionMiddleware):
+    """Channels' SessionMiddleware without its wrapper around send().
+
+    The wrapper looks at the session before every frame the socket sends, to save it with an
+    HTTP response; a socket has no HTTP response, so it only ever reads its session.
+    """
+
+    async def __call__(self, scope, receive, send):
+        wrapper = InstanceSessionWrapper(scope, send)
+        await wrapper.resolve_session()
+        return await self.inner(wrapper.scope, receive, send)
+
+
+class SocketAuthMiddleware(AuthMiddleware):
+    """Channels' AuthMiddleware; a handshake without a session cookie is a guest's at once.
+
+    Channels' get_user() would find no session to read, after a trip to the database thread.
+    """
+
+    async def resolve_scope(self, scope):
+        if scope["session"].session_key is None:
+            scope["user"]._wrapped = AnonymousUser()
+        else:
+            await super().resolve_scope(scope)
+
+
+def SocketAuthMiddlewareStack(inner):  # noqa: N802 - named like Channels' AuthMiddlewareStack
+    """AuthMiddlewareStack for sockets: the cookies, the session, then the user in scope."""
+    return CookieMiddleware(SocketSessionMiddleware(SocketAuthMiddleware(inner)))
 
 
 class SessionBoundConsumer:

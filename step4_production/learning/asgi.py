@@ -6,7 +6,6 @@ https://channels.readthedocs.io/en/stable/topics/routing.html
 import gc
 import os
 
-from channels.auth import AuthMiddlewareStack
 from channels.routing import ProtocolTypeRouter, URLRouter
 from django.core.asgi import get_asgi_application
 
@@ -15,6 +14,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "learning.settings")
 # Set Django up (settings, app registry) before importing anything that uses models.
 django_asgi_app = get_asgi_application()
 
+from chat.identity import SocketAuthMiddlewareStack  # noqa: E402
 from chat.limits import SocketsPerAddressLimit  # noqa: E402
 from chat.origin import SameOriginValidator  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
@@ -26,7 +26,7 @@ application = ProtocolTypeRouter(
         # may hold; then put the logged-in user in scope["user"] from the session cookie,
         # then route by path.
         "websocket": SameOriginValidator(
-            SocketsPerAddressLimit(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+            SocketsPerAddressLimit(SocketAuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

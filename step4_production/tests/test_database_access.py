@@ -78,9 +78,10 @@ async def test_every_query_of_a_chat_session_runs_in_database_sync_to_async(monk
 
 
 async def test_a_guest_reads_the_database_in_one_trip_when_it_connects(monkeypatch):
-    """Joining is what a server does 1,000 times after a restart: after the middleware's look-up
-    of the session's user, the consumer makes one trip to the database thread (not one per
-    question), and it runs three plain SELECTs: the name, the room and the history."""
+    """Joining is what a server does 1,000 times after a restart: a guest without a session
+    cookie makes one trip to the database thread (not one per question, and none for the
+    middleware to find no user), and it runs three plain SELECTs: the name, the room and the
+    history."""
     await save_messages("lobby", ["before"])
     trips = []
     inside, outside = watch_queries(monkeypatch, trips)
@@ -88,9 +89,26 @@ async def test_a_guest_reads_the_database_in_one_trip_when_it_connects(monkeypat
     bob = await open_socket(username="bob")
 
     assert bob.history[0]["message"] == "before" and "bob" in bob.users
-    assert trips == ["get_user", "read_on_joining"]
+    assert trips == ["read_on_joining"]
     assert [sql.split()[0] for sql in inside] == ["SELECT"] * 3 and outside == []
     await close_all(bob)
+
+
+async def test_a_socket_with_a_session_cookie_has_its_user_looked_up_first(monkeypatch):
+    """With a session cookie, the middleware reads the session and its user (Channels'
+    get_user()) before the consumer's trip; a cookie that names no session is a guest's."""
+    user = await get_user_model().objects.acreate(username="alice")
+    cookie = await login_cookie(user)
+    trips = []
+    watch_queries(monkeypatch, trips)
+
+    alice = await open_socket(username="alice", headers=[cookie])
+    stranger = await open_socket(username="bob", headers=[(b"cookie", b"sessionid=nosuchkey")])
+
+    assert trips == ["get_user", "read_on_joining"] * 2
+    assert alice.users["alice"]["authenticated"] is True
+    assert stranger.users["bob"]["authenticated"] is False
+    await close_all(alice, stranger)
 
 
 async def test_a_signed_in_message_is_checked_and_saved_in_one_trip(monkeypatch):

@@ -10,6 +10,7 @@ import pytest
 import websockets
 from channels.layers import channel_layers
 from django.contrib.auth import get_user_model
+from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
 from django.db import connection, transaction
 from django.test import AsyncClient, override_settings
@@ -154,6 +155,22 @@ async def test_a_session_that_ends_without_a_signal_is_not_trusted_at_the_next_m
     await alice.send_json_to({"message": "after"})
     assert await closed_with(alice) == SESSION_ENDED
     assert await saved_bodies() == ["before"]
+
+
+async def test_a_socket_sends_its_frames_without_looking_at_its_session(monkeypatch):
+    """Channels' SessionMiddleware checks the session before every frame sent, to save it with an
+    HTTP response; a socket has none, so step 4's stack sends frames straight on."""
+    looks = []
+    monkeypatch.setattr(SessionStore, "is_empty", lambda store: looks.append(store) or False)
+    _, cookie, _ = await signed_in()
+    alice = await open_socket(headers=[cookie])
+    bob = await open_socket(username="bob")
+
+    await still_posts(alice, "hello")
+
+    assert (await next_frame(bob))["message"] == "hello"
+    assert looks == []
+    await close_all(alice, bob)
 
 
 # Guest names
