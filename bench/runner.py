@@ -9,6 +9,7 @@ server's last log lines and the run goes on with the next one.
 
 import argparse
 import multiprocessing
+import signal
 import sys
 import tempfile
 import time
@@ -554,10 +555,17 @@ def summarize(rounds):
     return summary
 
 
+def stop_on_sigterm(number, frame):
+    """SIGTERM (kill, timeout, a CI job cancelled) ends the run as Ctrl-C does: through every
+    finally block, so that each server, redis-server and load generator is stopped."""
+    raise SystemExit(128 + number)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="the run docs/performance.md shows")
     arguments = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     settings = full_settings() if arguments.full else quick_settings()
     results = run(settings)
     results["machine"] = report.machine()

@@ -4,6 +4,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -11,7 +12,7 @@ import psutil
 import pytest
 
 from bench import page, report, runner, variants
-from bench.servers import ServerSpec
+from bench.servers import ROOT, ServerSpec
 
 
 def tiny_settings():
@@ -103,6 +104,31 @@ def test_tiny_run_measures_sane_numbers_and_stops_every_process(tmp_path):
     assert page.fill(marked, generated) == (
         f"intro\n<!-- bench:storm -->\n{generated['storm']}\n<!-- /bench:storm -->\nprose\n"
     )
+
+
+def test_a_run_stopped_with_sigterm_stops_every_process_it_started():
+    """kill, timeout or a cancelled CI job send SIGTERM: the run stops its servers, their
+    redis-servers and its load generators on the way out, as it does after Ctrl-C."""
+    bench = subprocess.Popen(
+        [sys.executable, "-m", "bench"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        progress = ""
+        while "saturation" not in progress and bench.poll() is None:
+            progress += bench.stderr.read(1)
+        started = psutil.Process(bench.pid).children(recursive=True)
+        assert len(started) > 5  # The servers and the load generators.
+        bench.send_signal(signal.SIGTERM)
+        assert bench.wait(timeout=60) == 128 + signal.SIGTERM
+    finally:
+        bench.kill()
+        bench.wait()
+    gone, alive = psutil.wait_procs(started, timeout=10)
+    assert [process.cmdline() for process in alive if process.is_running()] == []
 
 
 def test_page_refuses_a_marker_the_bench_does_not_make():
