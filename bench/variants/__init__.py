@@ -52,7 +52,7 @@ ABLATION = [
     ),
     # All of them at once, measured like step 4 as shipped: what "today" was.
     variant(
-        "before (ORM save and join, nested presence, Channels' layer)",
+        "before (ORM save and join, nested presence, Channels' layer and auth stack)",
         settings="channels_memory_layer",
         application="before",
         only=("storm", "saturation_2", "saturation_10", "saturation_50", "steady", "burst"),

@@ -59,26 +59,28 @@ class ChatConsumer(SessionBoundConsumer, AsyncWebsocketConsumer):
         """Join the room's group, accept, send the history, and tell the room we are here."""
         self.room_name = self.scope["url_route"]["kwargs"]["room_name"]
         self.room_group_name = room_group_name(self.room_name)
-        self.user = self.scope["user"]
-        self.frame_gate = FrameGate(self.scope)
         query = parse_qs(self.scope["query_string"].decode("latin-1"))
-        self.member = {"id": member_id(query), "authenticated": self.user.is_authenticated}
+        self.member = {"id": member_id(query)}
         # Join before reading the history: a message saved in between then arrives twice
         # (and is dropped by its sequence number) rather than never.
         await self.channel_layer.group_add(self.room_group_name, self.channel_name)
         self.joined = True
-        await self.bind_to_session()
         await self.accept()
         try:
+            # The user is read here too, from the session (SocketAuthMiddleware).
             self.guest_name, self.room, after, messages = await database_sync_to_async(
                 read_on_joining
-            )(self.room_name, self.user, query)
+            )(self.room_name, self.scope["user"], query)
         except DatabaseError:
             # Without its history the page would show a room with holes: close with 1011
             # (server error), and the page tries again after its backoff.
             logger.exception("Could not read room %s", self.room_name)
             await self.close(code=1011)
-            return
+            raise StopConsumer from None
+        self.user = self.scope["user"]
+        self.frame_gate = FrameGate(self.scope)
+        self.member["authenticated"] = self.user.is_authenticated
+        await self.bind_to_session()
         # A guest's name is fixed for the socket: its ?username=, or its first good message's.
         listed_as = self.user.username if self.user.is_authenticated else self.guest_name
         self.member["username"] = listed_as or "anonymous"
@@ -287,7 +289,8 @@ class ChatConsumer(SessionBoundConsumer, AsyncWebsocketConsumer):
 
 def read_on_joining(room_name, user, query):
     """What a socket reads from the database when it connects, in one trip to the database
-    thread: a guest's name, the room, and its history (or what it missed since ?after=)."""
+    thread: the user (from the session), a guest's name, the room, and its history (or what it
+    missed since ?after=)."""
     name = None if user.is_authenticated else guest_name(query)
     room = store.join_room(room_name, user)
     after = last_seen(query)

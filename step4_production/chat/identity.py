@@ -18,9 +18,9 @@ from channels.sessions import CookieMiddleware, InstanceSessionWrapper, SessionM
 from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth import get_user_model, user_logged_out
-from django.contrib.auth.models import AnonymousUser
 from django.db import connection, transaction
 from django.db.models.signals import post_delete, post_save
+from django.utils.functional import SimpleLazyObject
 
 from .protocol import FrameError
 
@@ -72,10 +72,10 @@ def refuse_registered_name(name):
 
 
 class SocketSessionMiddleware(SessionMiddleware):
-    """Channels' SessionMiddleware without its wrapper around send().
+    """Channels' SessionMiddleware without its wrapper around send(), for sockets only.
 
-    The wrapper looks at the session before every frame the socket sends, to save it with an
-    HTTP response; a socket has no HTTP response, so it only ever reads its session.
+    The wrapper reads session.modified and session.is_empty() before every message sent, to save
+    a changed session with an http.response.start, which a socket never sends.
     """
 
     async def __call__(self, scope, receive, send):
@@ -85,16 +85,18 @@ class SocketSessionMiddleware(SessionMiddleware):
 
 
 class SocketAuthMiddleware(AuthMiddleware):
-    """Channels' AuthMiddleware; a handshake without a session cookie is a guest's at once.
+    """Channels' AuthMiddleware, with the user read where it is first used, as Django's own
+    AuthenticationMiddleware gives a request a lazy user.
 
-    Channels' get_user() would find no session to read, after a trip to the database thread.
+    Channels' reads it at the handshake, in a trip of its own to the database thread. The chat's
+    consumer first uses it in the one trip it makes on connecting (read_on_joining()). Used first
+    in async code, a session's user raises SynchronousOnlyOperation rather than read the
+    database in the event loop; without a session key it is AnonymousUser, read from nothing.
     """
 
     async def resolve_scope(self, scope):
-        if scope["session"].session_key is None:
-            scope["user"]._wrapped = AnonymousUser()
-        else:
-            await super().resolve_scope(scope)
+        request = SimpleNamespace(session=scope["session"])
+        scope["user"] = SimpleLazyObject(lambda: auth.get_user(request))
 
 
 def SocketAuthMiddlewareStack(inner):  # noqa: N802 - named like Channels' AuthMiddlewareStack
@@ -111,8 +113,9 @@ class SessionBoundConsumer:
     message: each one from a signed-in user reads the session and the user again.
     """
 
+    user_group_name = None  # Until bind_to_session().
+
     async def bind_to_session(self):
-        self.user_group_name = None
         self.session_key = self.scope["session"].session_key
         if self.user.is_authenticated:
             self.user_group_name = user_group_name(self.user.pk)

@@ -97,7 +97,8 @@ def owner(scope):
     if user is not None and user.is_authenticated:
         return ("user", user.pk)
     session = scope.get("session")
-    # AuthMiddlewareStack has loaded the session: a key that names no session is None here.
+    # The auth middleware has read the session: a key that is missing or names no session is
+    # None here.
     if session is not None and session.session_key:
         return ("session", session.session_key)
     return None

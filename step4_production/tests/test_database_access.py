@@ -9,10 +9,13 @@ checks, and this test fails.
 import threading
 
 import pytest
-from channels.db import DatabaseSyncToAsync
+from channels.db import DatabaseSyncToAsync, database_sync_to_async
 from django.contrib.auth import get_user_model
+from django.core.exceptions import SynchronousOnlyOperation
 from django.db.backends.utils import CursorWrapper
+from django.test import AsyncClient
 
+from chat.identity import SocketAuthMiddlewareStack
 from tests.sockets import close_all, login_cookie, next_frame, open_socket, save_messages
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -78,10 +81,9 @@ async def test_every_query_of_a_chat_session_runs_in_database_sync_to_async(monk
 
 
 async def test_a_guest_reads_the_database_in_one_trip_when_it_connects(monkeypatch):
-    """Joining is what a server does 1,000 times after a restart: a guest without a session
-    cookie makes one trip to the database thread (not one per question, and none for the
-    middleware to find no user), and it runs three plain SELECTs: the name, the room and the
-    history."""
+    """Joining is what a server does 1,000 times after a restart: one trip to the database
+    thread (not one per question, and none of the middleware's own), and three plain SELECTs:
+    the name, the room and the history."""
     await save_messages("lobby", ["before"])
     trips = []
     inside, outside = watch_queries(monkeypatch, trips)
@@ -94,21 +96,49 @@ async def test_a_guest_reads_the_database_in_one_trip_when_it_connects(monkeypat
     await close_all(bob)
 
 
-async def test_a_socket_with_a_session_cookie_has_its_user_looked_up_first(monkeypatch):
-    """With a session cookie, the middleware reads the session and its user (Channels'
-    get_user()) before the consumer's trip; a cookie that names no session is a guest's."""
+async def test_a_socket_with_a_session_reads_its_user_in_the_same_trip(monkeypatch):
+    """A signed-in user, a page's guest (the room view gives it a session), a key that names
+    no session, and cookies that cannot be a key: each socket still makes one trip, its user
+    read from the session in it."""
     user = await get_user_model().objects.acreate(username="alice")
-    cookie = await login_cookie(user)
+    signed_in = await login_cookie(user)
+    page = AsyncClient()
+    await page.get("/chat/lobby/")
+    cookies = [f"sessionid={page.cookies['sessionid'].value}".encode()]
+    cookies += [b"sessionid=nosuchkey", b"sessionid=", b"sessionid=short"]
     trips = []
-    watch_queries(monkeypatch, trips)
+    inside, outside = watch_queries(monkeypatch, trips)
 
-    alice = await open_socket(username="alice", headers=[cookie])
-    stranger = await open_socket(username="bob", headers=[(b"cookie", b"sessionid=nosuchkey")])
+    alice = await open_socket(username="alice", headers=[signed_in])
+    names = ["bob", "carol", "dave", "erin"]
+    sockets = [
+        await open_socket(username=name, headers=[(b"cookie", cookie)])
+        for name, cookie in zip(names, cookies, strict=True)
+    ]
 
-    assert trips == ["get_user", "read_on_joining"] * 2
+    assert trips == ["read_on_joining"] * 5
+    assert all(sql.startswith("SELECT") for sql in inside) and outside == []
     assert alice.users["alice"]["authenticated"] is True
-    assert stranger.users["bob"]["authenticated"] is False
-    await close_all(alice, stranger)
+    assert not any(sockets[-1].users[name]["authenticated"] for name in names)
+    await close_all(alice, *sockets)
+
+
+async def test_a_sessions_user_is_never_read_in_the_event_loop():
+    """Read first anywhere but the database thread, a session's user raises instead of running
+    a query in the event loop; without a session, it is AnonymousUser, read from nothing."""
+    user = await get_user_model().objects.acreate(username="alice")
+    users = []
+
+    async def inner(scope, receive, send):
+        users.append(scope["user"])
+
+    stack = SocketAuthMiddlewareStack(inner)
+    for cookie in (await login_cookie(user), (b"cookie", b"")):
+        await stack({"type": "websocket", "headers": [cookie]}, None, None)
+    with pytest.raises(SynchronousOnlyOperation):
+        users[0].is_authenticated  # noqa: B018 - reading it is the test
+    assert users[1].is_authenticated is False
+    assert await database_sync_to_async(lambda: users[0].username)() == "alice"
 
 
 async def test_a_signed_in_message_is_checked_and_saved_in_one_trip(monkeypatch):

@@ -10,7 +10,7 @@ import pytest
 import websockets
 from channels.layers import channel_layers
 from django.contrib.auth import get_user_model
-from django.contrib.sessions.backends.db import SessionStore
+from django.contrib.sessions.backends.base import SessionBase
 from django.contrib.sessions.models import Session
 from django.db import connection, transaction
 from django.test import AsyncClient, override_settings
@@ -158,10 +158,10 @@ async def test_a_session_that_ends_without_a_signal_is_not_trusted_at_the_next_m
 
 
 async def test_a_socket_sends_its_frames_without_looking_at_its_session(monkeypatch):
-    """Channels' SessionMiddleware checks the session before every frame sent, to save it with an
-    HTTP response; a socket has none, so step 4's stack sends frames straight on."""
+    """Channels' SessionMiddleware reads the session before every message sent, to save it with
+    an HTTP response; a socket sends none, so step 4's stack sends frames straight on."""
     looks = []
-    monkeypatch.setattr(SessionStore, "is_empty", lambda store: looks.append(store) or False)
+    monkeypatch.setattr(SessionBase, "is_empty", lambda store: looks.append(store) or False)
     _, cookie, _ = await signed_in()
     alice = await open_socket(headers=[cookie])
     bob = await open_socket(username="bob")
