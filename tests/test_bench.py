@@ -163,6 +163,17 @@ reads = sys.argv[2] == "reads"  # A variant that reads nothing on joining shows 
 application = getattr(importlib.import_module(module), name)
 HEADERS = [(b"host", b"127.0.0.1"), (b"origin", b"http://127.0.0.1")]
 
+# The chat's route is served by the consumer the variant's module defines, if it defines one.
+from chat.consumers import ChatConsumer
+router = application.application_mapping["websocket"]
+while not hasattr(router, "routes"):
+    router = getattr(router, "inner", None) or router.application
+served = [route.callback.consumer_class for route in router.routes
+          if issubclass(getattr(route.callback, "consumer_class", object), ChatConsumer)]
+own = [value for value in vars(sys.modules[module]).values() if isinstance(value, type)
+       and issubclass(value, ChatConsumer) and value.__module__ == module]
+assert own in ([], served), (own, served)
+
 async def join(username):
     socket = WebsocketCommunicator(application, f"/ws/chat/r/?username={username}", HEADERS)
     assert (await socket.connect(timeout=5))[0]

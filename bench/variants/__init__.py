@@ -75,7 +75,8 @@ def application_with(consumer_class):
     while not isinstance(router, URLRouter):
         router = getattr(router, "inner", None) or router.application
     for number, route in enumerate(router.routes):
-        if getattr(route.callback, "consumer_class", None) is ChatConsumer:
+        # ChatConsumer, or the subclass of a variant imported before this one (before.py).
+        if issubclass(getattr(route.callback, "consumer_class", object), ChatConsumer):
             callback = consumer_class.as_asgi()
             router.routes[number] = URLPattern(
                 route.pattern, callback, route.default_args, route.name
