@@ -1,6 +1,6 @@
 """Step 4 without presence and without reading the database on joining: no history, a room
 that looks empty. Not a change to ship: what is left is what step 4's join shares with the
-tutorial's (the handshake, the middleware, group_add), for the reconnect storm's rows."""
+tutorial's (the handshake, the session, group_add), for the reconnect storm's rows."""
 
 from bench.variants import no_presence  # noqa: F401 - and no presence
 from chat import consumers
@@ -9,6 +9,7 @@ from learning.asgi import application  # noqa: F401 - what the server runs
 
 
 def read_nothing(room_name, user, query):
+    user.is_authenticated  # noqa: B018 - the user is read here, as read_on_joining() reads it
     return None, Room(url=room_name), None, []
 
 

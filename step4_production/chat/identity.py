@@ -4,6 +4,7 @@ that no registered user has.
 https://docs.djangoproject.com/en/5.2/topics/auth/default/#session-invalidation-on-password-change
 """
 
+import asyncio
 import functools
 import logging
 from importlib import import_module
@@ -18,6 +19,7 @@ from channels.sessions import CookieMiddleware, InstanceSessionWrapper, SessionM
 from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth import get_user_model, user_logged_out
+from django.core.exceptions import SynchronousOnlyOperation
 from django.db import connection, transaction
 from django.db.models.signals import post_delete, post_save
 from django.utils.functional import SimpleLazyObject
@@ -88,15 +90,29 @@ class SocketAuthMiddleware(AuthMiddleware):
     """Channels' AuthMiddleware, with the user read where it is first used, as Django's own
     AuthenticationMiddleware gives a request a lazy user.
 
-    Channels' reads it at the handshake, in a trip of its own to the database thread. The chat's
-    consumer first uses it in the one trip it makes on connecting (read_on_joining()). Used first
-    in async code, a session's user raises SynchronousOnlyOperation rather than read the
-    database in the event loop; without a session key it is AnonymousUser, read from nothing.
+    Channels' reads it at the handshake, in a trip of its own to the database thread, even when
+    there is no session to read. The chat's consumer first uses it in the one trip it makes on
+    connecting (read_on_joining()).
     """
 
     async def resolve_scope(self, scope):
         request = SimpleNamespace(session=scope["session"])
-        scope["user"] = SimpleLazyObject(lambda: auth.get_user(request))
+        scope["user"] = SessionUser(lambda: auth.get_user(request))
+
+
+class SessionUser(SimpleLazyObject):
+    """scope["user"] until it is first read, which must be in the database thread: read in the
+    event loop, it fails at once, with or without a session, so a test finds the mistake."""
+
+    def _setup(self):
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # No event loop in this thread: the database thread.
+            return super()._setup()
+        raise SynchronousOnlyOperation(
+            'scope["user"] reads the session from the database: read it first inside '
+            "database_sync_to_async, as ChatConsumer.connect() does in read_on_joining()"
+        )
 
 
 def SocketAuthMiddlewareStack(inner):  # noqa: N802 - named like Channels' AuthMiddlewareStack

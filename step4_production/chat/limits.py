@@ -97,8 +97,8 @@ def owner(scope):
     if user is not None and user.is_authenticated:
         return ("user", user.pk)
     session = scope.get("session")
-    # The auth middleware has read the session: a key that is missing or names no session is
-    # None here.
+    # Reading the user (above) has read the session: a key that is missing or names no session
+    # is None here.
     if session is not None and session.session_key:
         return ("session", session.session_key)
     return None

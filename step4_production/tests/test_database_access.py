@@ -123,9 +123,10 @@ async def test_a_socket_with_a_session_reads_its_user_in_the_same_trip(monkeypat
     await close_all(alice, *sockets)
 
 
-async def test_a_sessions_user_is_never_read_in_the_event_loop():
-    """Read first anywhere but the database thread, a session's user raises instead of running
-    a query in the event loop; without a session, it is AnonymousUser, read from nothing."""
+async def test_a_sockets_user_is_never_read_in_the_event_loop():
+    """Read first anywhere but the database thread, scope["user"] raises instead of running a
+    query in the event loop, and says where to read it; without a session too, so that a test
+    without a cookie finds the mistake. In the database thread it is the session's user."""
     user = await get_user_model().objects.acreate(username="alice")
     users = []
 
@@ -135,10 +136,11 @@ async def test_a_sessions_user_is_never_read_in_the_event_loop():
     stack = SocketAuthMiddlewareStack(inner)
     for cookie in (await login_cookie(user), (b"cookie", b"")):
         await stack({"type": "websocket", "headers": [cookie]}, None, None)
-    with pytest.raises(SynchronousOnlyOperation):
-        users[0].is_authenticated  # noqa: B018 - reading it is the test
-    assert users[1].is_authenticated is False
+    for user in users:
+        with pytest.raises(SynchronousOnlyOperation, match="read_on_joining"):
+            user.is_authenticated  # noqa: B018 - reading it is the test
     assert await database_sync_to_async(lambda: users[0].username)() == "alice"
+    assert await database_sync_to_async(lambda: users[1].is_authenticated)() is False
 
 
 async def test_a_signed_in_message_is_checked_and_saved_in_one_trip(monkeypatch):

@@ -246,7 +246,11 @@ async def test_a_database_failing_during_connect_closes_with_1011_and_leaves_not
         "type": "websocket.close",
         "code": 1011,
     }
+    # A frame already on its way is not read: the consumer has stopped (wait() would raise the
+    # consumer's error if it had crashed instead).
+    await communicator.send_json_to({"message": "hello", "username": "bob"})
     await communicator.wait(timeout=TIMEOUT)
+    assert communicator.future.done() and not communicator.future.cancelled()
     layer = get_channel_layer()
     assert len(layer.groups["chat_faults"]) == 1  # alice's channel only
     assert await chat_frames_left(alice) == [] and await frames_left(alice) == []
