@@ -112,7 +112,7 @@ superusers: $(INSTALLED)
 	@password=$$($(BIN)/python -c "import secrets; print(secrets.token_urlsafe(9))"); created=""; \
 	for dir in $(STEPS); do \
 		output=$$(cd $$dir && $(BIN)/python manage.py migrate --noinput >/dev/null && \
-			$(BIN)/python manage.py create_workshop_users --password "$$password") || exit 1; \
+			$(BIN)/python manage.py create_workshop_users --password="$$password") || exit 1; \
 		echo "$$dir: $$output"; \
 		case "$$output" in *Created*) created=yes;; esac; \
 	done; \
