@@ -164,12 +164,9 @@ application = getattr(importlib.import_module(module), name)
 HEADERS = [(b"host", b"127.0.0.1"), (b"origin", b"http://127.0.0.1")]
 
 # The chat's route is served by the consumer the variant's module defines, if it defines one.
+from bench.variants import chat_routes
 from chat.consumers import ChatConsumer
-router = application.application_mapping["websocket"]
-while not hasattr(router, "routes"):
-    router = getattr(router, "inner", None) or router.application
-served = [route.callback.consumer_class for route in router.routes
-          if issubclass(getattr(route.callback, "consumer_class", object), ChatConsumer)]
+served = [route.callback.consumer_class for _, route in chat_routes(application)[1]]
 own = [value for value in vars(sys.modules[module]).values() if isinstance(value, type)
        and issubclass(value, ChatConsumer) and value.__module__ == module]
 assert own in ([], served), (own, served)

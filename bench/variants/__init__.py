@@ -60,25 +60,35 @@ ABLATION = [
 ]
 
 
-def application_with(consumer_class):
-    """Step 4's ASGI application, its chat route served by `consumer_class` instead.
-
-    The origin check, the session and the routes stay as shipped: only the consumer changes.
-    """
+def chat_routes(application):
+    """The routes inside step 4's socket stack, and the number of each one a ChatConsumer (or a
+    variant's subclass of it) serves: [(number, route)]."""
     from channels.routing import URLRouter
-    from django.urls import URLPattern
 
     from chat.consumers import ChatConsumer
-    from learning.asgi import application
 
     router = application.application_mapping["websocket"]
     while not isinstance(router, URLRouter):
         router = getattr(router, "inner", None) or router.application
-    for number, route in enumerate(router.routes):
-        # ChatConsumer, or the subclass of a variant imported before this one (before.py).
-        if issubclass(getattr(route.callback, "consumer_class", object), ChatConsumer):
-            callback = consumer_class.as_asgi()
-            router.routes[number] = URLPattern(
-                route.pattern, callback, route.default_args, route.name
-            )
+    return router.routes, [
+        (number, route)
+        for number, route in enumerate(router.routes)
+        if issubclass(getattr(route.callback, "consumer_class", object), ChatConsumer)
+    ]
+
+
+def application_with(consumer_class):
+    """Step 4's ASGI application, its chat route served by `consumer_class` instead (in place of
+    ChatConsumer, or of the subclass of a variant imported before this one, as in before.py).
+
+    The origin check, the session and the routes stay as shipped: only the consumer changes.
+    """
+    from django.urls import URLPattern
+
+    from learning.asgi import application
+
+    routes, chat = chat_routes(application)
+    for number, route in chat:
+        callback = consumer_class.as_asgi()
+        routes[number] = URLPattern(route.pattern, callback, route.default_args, route.name)
     return application

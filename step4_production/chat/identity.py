@@ -4,7 +4,6 @@ that no registered user has.
 https://docs.djangoproject.com/en/5.2/topics/auth/default/#session-invalidation-on-password-change
 """
 
-import asyncio
 import functools
 import logging
 from importlib import import_module
@@ -19,9 +18,9 @@ from channels.sessions import CookieMiddleware, InstanceSessionWrapper, SessionM
 from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth import get_user_model, user_logged_out
-from django.core.exceptions import SynchronousOnlyOperation
 from django.db import connection, transaction
 from django.db.models.signals import post_delete, post_save
+from django.utils.asyncio import async_unsafe
 from django.utils.functional import SimpleLazyObject
 
 from .protocol import FrameError
@@ -73,6 +72,12 @@ def refuse_registered_name(name):
         raise FrameError("invalid_username", f"{name} is a registered user's name: choose another.")
 
 
+def user_of(session):
+    """The user of a session, checked as Django checks a request's (the user exists, is active,
+    and the session's password hash matches); AnonymousUser otherwise. Reads the database."""
+    return auth.get_user(SimpleNamespace(session=session))
+
+
 class SocketSessionMiddleware(SessionMiddleware):
     """Channels' SessionMiddleware without its wrapper around send(), for sockets only.
 
@@ -86,6 +91,18 @@ class SocketSessionMiddleware(SessionMiddleware):
         return await self.inner(wrapper.scope, receive, send)
 
 
+class SessionUser(SimpleLazyObject):
+    """scope["user"] until it is first read, which must be in the database thread: read in the
+    event loop, it fails at once, with or without a session, so a test finds the mistake."""
+
+    @async_unsafe(
+        'scope["user"] reads the session from the database: read it first inside '
+        "database_sync_to_async, as ChatConsumer.connect() does in read_on_joining()"
+    )
+    def _setup(self):
+        super()._setup()
+
+
 class SocketAuthMiddleware(AuthMiddleware):
     """Channels' AuthMiddleware, with the user read where it is first used, as Django's own
     AuthenticationMiddleware gives a request a lazy user.
@@ -96,23 +113,8 @@ class SocketAuthMiddleware(AuthMiddleware):
     """
 
     async def resolve_scope(self, scope):
-        request = SimpleNamespace(session=scope["session"])
-        scope["user"] = SessionUser(lambda: auth.get_user(request))
-
-
-class SessionUser(SimpleLazyObject):
-    """scope["user"] until it is first read, which must be in the database thread: read in the
-    event loop, it fails at once, with or without a session, so a test finds the mistake."""
-
-    def _setup(self):
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:  # No event loop in this thread: the database thread.
-            return super()._setup()
-        raise SynchronousOnlyOperation(
-            'scope["user"] reads the session from the database: read it first inside '
-            "database_sync_to_async, as ChatConsumer.connect() does in read_on_joining()"
-        )
+        session = scope["session"]
+        scope["user"] = SessionUser(lambda: user_of(session))
 
 
 def SocketAuthMiddlewareStack(inner):  # noqa: N802 - named like Channels' AuthMiddlewareStack
@@ -147,8 +149,7 @@ class SessionBoundConsumer:
         Django's get_user() checks what it checks for a request. It reads the database: run it
         in the database thread.
         """
-        store = import_module(settings.SESSION_ENGINE).SessionStore(self.session_key)
-        user = auth.get_user(SimpleNamespace(session=store))
+        user = user_of(import_module(settings.SESSION_ENGINE).SessionStore(self.session_key))
         return user.is_authenticated and user.pk == self.user.pk
 
     async def still_signed_in(self):
