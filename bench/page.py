@@ -31,7 +31,12 @@ def run_section(results, path):
     machine = results["machine"]
     versions = ", ".join(f"{name} {version}" for name, version in machine["versions"].items())
     count = results["settings"]["rounds"]
-    rounds = "one round" if count == 1 else f"{count} rounds (medians; the storm in the first only)"
+    rounds = (
+        "one round"
+        if count == 1
+        else f"{count} rounds (medians; the storm in every round for its target's four servers, "
+        "in the first only for the others)"
+    )
     return "\n".join(
         [
             f"Measured on {when}: {results['mode']} run, {results['seconds'] / 60:.0f} minutes, "

@@ -427,9 +427,14 @@ class Progress:
         self.stream.flush()
 
 
-def steps_of(settings, spec):
-    """What one round measures on a server, in order: "storm", "saturation_2", ..."""
-    steps = ["storm"] + [f"saturation_{clients}" for clients in sorted(settings.saturation_clients)]
+def steps_of(settings, spec, number=0):
+    """What round `number` measures on a server, in order: "storm", "saturation_2", ...
+
+    The storm is measured in every round on the servers its target compares (PAIRS), in the
+    first round only on the others.
+    """
+    steps = ["storm"] if number == 0 or spec in PAIRS else []
+    steps += [f"saturation_{clients}" for clients in sorted(settings.saturation_clients)]
     steps += ["steady", "burst"] + (["signed_in"] if spec.app == "step4" else [])
     return [step for step in steps if not spec.only or step in spec.only]
 
@@ -440,12 +445,13 @@ def run(settings, progress_stream=sys.stderr):
     All servers start first, each on its own port (and with its own redis-server). Then each
     round runs every server's workloads in turn, a different server first each round, so that
     servers compared with each other were measured minutes apart, not a whole run apart, on a
-    machine whose load changes. The storm runs in the first round only.
+    machine whose load changes.
     """
     started = time.time()
-    steps = {spec.name: steps_of(settings, spec) for spec in settings.servers}
     total = sum(
-        len(s) * settings.rounds - ("storm" in s) * (settings.rounds - 1) for s in steps.values()
+        len(steps_of(settings, spec, number))
+        for spec in settings.servers
+        for number in range(settings.rounds)
     )
     progress = Progress(total, progress_stream)
     deadline = time.monotonic() + settings.budget_seconds
@@ -469,13 +475,13 @@ def run(settings, progress_stream=sys.stderr):
                     entry["errors"].append(f"start: {error}\n{server.output_tail()}")
                     server.stop()
             try:
+                pairs = list(zip(settings.servers, entries, strict=True))
                 for number in range(settings.rounds):
                     shift = number % len(entries)
-                    for entry in entries[shift:] + entries[:shift]:
-                        wanted = [s for s in steps[entry["name"]] if number == 0 or s != "storm"]
+                    for spec, entry in pairs[shift:] + pairs[:shift]:
                         run_round(
                             entry,
-                            wanted,
+                            steps_of(settings, spec, number),
                             servers.get(entry["name"]),
                             load,
                             settings,
@@ -545,12 +551,23 @@ def run_round(entry, steps, server, load, settings, progress, deadline):
         Workloads(server, load, settings).close()
 
 
+# What went wrong is the worst round's, so that a loss in one round is not a median's to hide.
+WORST = {
+    "missing_messages": max,
+    "incomplete_sockets": max,
+    "duplicates": max,
+    "lost_sockets": max,
+    "delivered_fraction": min,
+}
+
+
 def summarize(rounds):
-    """The median of each number over the rounds (the one round when there is one)."""
+    """The median of each number over the rounds (the one round when there is one); the worst
+    of the losses (WORST)."""
     summary = {}
     for name in rounds[0]:
         values = [result[name] for result in rounds if result.get(name) is not None]
-        summary[name] = median(values) if values else None
+        summary[name] = WORST.get(name, median)(values) if values else None
     summary["rounds"] = len(rounds)
     return summary
 

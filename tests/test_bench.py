@@ -219,3 +219,29 @@ def test_every_ablation_variant_serves_a_chat(spec, variant_database, tmp_path):
         timeout=120,
     )
     assert result.stdout.strip() == "ok", result.stderr[-3000:]
+
+
+def test_a_loss_in_one_round_is_not_hidden_by_the_median():
+    """Three rounds: the numbers are medians, what was lost is the worst round's."""
+    rounds = [
+        {"storm_per_second": rate, "missing_messages": missing, "delivered_fraction": fraction}
+        for rate, missing, fraction in [(300, 0, 1.0), (500, 4, 0.98), (400, 0, 1.0)]
+    ]
+    summary = runner.summarize(rounds)
+    assert summary == {
+        "storm_per_second": 400,
+        "missing_messages": 4,
+        "delivered_fraction": 0.98,
+        "rounds": 3,
+    }
+
+
+def test_the_storm_is_measured_every_round_where_its_target_compares():
+    """The four servers of the storm's target storm in every round; the others in the first."""
+    settings = runner.full_settings()
+    for spec in settings.servers:
+        later = "storm" in runner.steps_of(settings, spec, 1)
+        assert later == (spec in runner.PAIRS), spec.name
+        assert ("storm" in runner.steps_of(settings, spec, 0)) == (
+            not spec.only or "storm" in spec.only
+        )

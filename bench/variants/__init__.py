@@ -43,6 +43,14 @@ ABLATION = [
     ),
     variant("joining with the ORM's queries", application="orm_join", only=STORM),
     variant("with nested presence events", application="nested_presence", only=STORM),
+    variant(
+        "without gathering arrivals (CHAT_PRESENCE_GATHER = 0)", settings="no_gathering", only=STORM
+    ),
+    variant(
+        "with a trip to the database for each joining socket",
+        application="trip_per_socket",
+        only=STORM,
+    ),
     # Not changes to ship: what a join's parts cost, presence first, then the database too.
     variant("without presence (not shippable)", application="no_presence", only=STORM),
     variant(
@@ -52,8 +60,9 @@ ABLATION = [
     ),
     # All of them at once, measured like step 4 as shipped: what "today" was.
     variant(
-        "before (ORM save and join, nested presence, Channels' layer and auth stack)",
-        settings="channels_memory_layer",
+        "before (ORM save and join, a trip per socket, nested presence, no gathering, Channels'"
+        " layer and auth stack)",
+        settings="before_settings",
         application="before",
         only=("storm", "saturation_2", "saturation_10", "saturation_50", "steady", "burst"),
     ),

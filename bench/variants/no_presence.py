@@ -10,9 +10,8 @@ from chat.consumers import ChatConsumer  # noqa: E402
 
 
 class NoPresenceConsumer(ChatConsumer):
-    async def enter_roster(self, announce_only=False):
-        if not announce_only:
-            await self.send_json({"type": "user.list", "users": [self.member]})
+    async def enter_roster(self):
+        return [self.member]
 
 
 application = application_with(NoPresenceConsumer)

@@ -8,7 +8,7 @@ django.setup()  # The store's models need the app registry.
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.db.models import Q  # noqa: E402
 
-from chat import consumers, store  # noqa: E402
+from chat import arrivals, store  # noqa: E402
 from chat.models import Message, Room  # noqa: E402
 from learning.asgi import application  # noqa: E402, F401 - what the server runs
 
@@ -18,13 +18,8 @@ def orm_is_registered_name(name):
     return get_user_model().objects.filter(same).exists()
 
 
-def orm_join_room(room_name, user):
-    room = Room.objects.filter(url=room_name).first()
-    if room is None:
-        return Room(url=room_name)
-    if user.is_staff and room.agent_id is None:
-        Room.objects.filter(pk=room.pk, agent=None).update(agent=user)
-    return room
+def orm_room_for(room_name):
+    return Room.objects.filter(url=room_name).first() or Room(url=room_name)
 
 
 def orm_history(room, after=None):
@@ -36,7 +31,7 @@ def orm_history(room, after=None):
     return list(reversed(messages.filter(sequence__gt=after)[: store.MAX_REPLAY]))
 
 
-# The consumer's read_on_joining() calls these when a socket connects.
-consumers.is_registered_name = orm_is_registered_name
-store.join_room = orm_join_room
+# arrivals.read_on_joining() calls these when a socket connects.
+arrivals.is_registered_name = orm_is_registered_name
+store.room_for = orm_room_for
 store.history = orm_history

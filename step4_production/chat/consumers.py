@@ -16,15 +16,15 @@ from django.db import DatabaseError
 from django.utils.crypto import salted_hmac
 
 from . import store
+from .arrivals import read_on_arriving
 from .identity import (
     SESSION_ENDED,
     SessionBoundConsumer,
     SessionEnded,
-    is_registered_name,
     refuse_registered_name,
 )
 from .limits import POLICY_VIOLATION, FrameGate, SustainedAbuse
-from .presence import joined_event, left_event, presence_for
+from .presence import left_event, presence_for
 from .protocol import (
     CLIENT_ID_PATTERN,
     FrameError,
@@ -67,10 +67,10 @@ class ChatConsumer(SessionBoundConsumer, AsyncWebsocketConsumer):
         self.joined = True
         await self.accept()
         try:
-            # The user is read here too, from the session (SocketAuthMiddleware).
-            self.guest_name, self.room, after, messages = await database_sync_to_async(
-                read_on_joining
-            )(self.room_name, self.scope["user"], query)
+            # The user is read there too, from the session (SocketAuthMiddleware).
+            self.guest_name, self.room, after, messages = await read_on_arriving(
+                self.room_name, self.scope["user"], query
+            )
         except DatabaseError:
             # Without its history the page would show a room with holes: close with 1011
             # (server error), and the page tries again after its backoff.
@@ -85,8 +85,11 @@ class ChatConsumer(SessionBoundConsumer, AsyncWebsocketConsumer):
         listed_as = self.user.username if self.user.is_authenticated else self.guest_name
         self.member["username"] = listed_as or "anonymous"
         self.last_sequence = messages[-1].sequence if messages else (after or 0)
+        # The history and the user list go out together, once the sockets that arrived with
+        # this one are listed too (CHAT_PRESENCE_GATHER): one write to the socket, not two.
+        members = await self.enter_roster()
         await self.send_history(messages)
-        await self.enter_roster()
+        await self.send_json({"type": "user.list", "users": members})
 
     async def receive(self, text_data=None, bytes_data=None):
         """Save a good message, then send it to the whole room; a bad frame gets an error."""
@@ -112,8 +115,6 @@ class ChatConsumer(SessionBoundConsumer, AsyncWebsocketConsumer):
         except FrameError as error:
             await self.send_json(error.as_frame(client_id_of(frame)))
             return
-        if not self.user.is_authenticated and self.guest_name is None:
-            await self.rename_guest(username)
         if created:
             await self.send_to_room(saved)
         elif saved.sequence > self.last_sequence:
@@ -123,6 +124,8 @@ class ChatConsumer(SessionBoundConsumer, AsyncWebsocketConsumer):
         else:
             # A resend of a message this socket was sent before: its sender needs it back.
             await self.send(text_data=dumps(saved.to_frame()))
+        if not self.user.is_authenticated and self.guest_name is None:
+            await self.rename_guest(username)
 
     async def sender_name(self, frame):
         """Who a frame is from: a logged-in user while the session lives, or the guest's name
@@ -140,7 +143,7 @@ class ChatConsumer(SessionBoundConsumer, AsyncWebsocketConsumer):
     async def rename_guest(self, username):
         """A guest without a name in its URL is named by its first good message, in the list too."""
         self.guest_name = self.member["username"] = username
-        await self.enter_roster(announce_only=True)
+        await self.enter_roster()
 
     async def save(self, message, username, client_id):
         try:
@@ -191,30 +194,25 @@ class ChatConsumer(SessionBoundConsumer, AsyncWebsocketConsumer):
         await self.send(text_data=event["text"])
         self.last_sequence = sequence
 
-    async def enter_roster(self, announce_only=False):
-        """Send the room's members in one frame, then tell the room once that we are here.
+    async def enter_roster(self):
+        """List this socket in the room's roster, and so tell the room; the room's members.
 
         If the roster or the layer (Redis) is unreachable, the socket works on: the room lists
         it when its server next refreshes the roster.
         """
         try:
-            members = await presence_for(self.channel_layer).join(
+            return await presence_for(self.channel_layer).join(
                 self.room_group_name, self.member, self.channel_name
             )
         except Exception:
             logger.warning("Could not read the roster of %s", self.room_name, exc_info=True)
-            members = [self.member]
-        if not announce_only:
-            await self.send_json({"type": "user.list", "users": members})
-        try:
-            await self.channel_layer.group_send(self.room_group_name, joined_event(self.member))
-        except Exception:
-            logger.warning("Could not announce a member in %s", self.room_name, exc_info=True)
+            return [self.member]
 
     async def presence_join(self, event):
-        """Someone entered the room (the socket itself is already in its user.list)."""
-        if event["member_id"] != self.member["id"]:
-            await self.send(text_data=event["text"])
+        """Members entered the room; those who came with this socket are in its user.list."""
+        if self.member["id"] not in event["member_ids"]:
+            for text in event["texts"]:
+                await self.send(text_data=text)
 
     async def presence_leave(self, event):
         """Someone left the room."""
@@ -287,30 +285,6 @@ class ChatConsumer(SessionBoundConsumer, AsyncWebsocketConsumer):
         await self.send(text_data=dumps(content))
 
 
-def read_on_joining(room_name, user, query):
-    """What a socket reads from the database when it connects, in one trip to the database
-    thread: the user (from the session), a guest's name, the room, and its history (or what it
-    missed since ?after=)."""
-    name = None if user.is_authenticated else guest_name(query)
-    room = store.join_room(room_name, user)
-    after = last_seen(query)
-    if after is not None and after > room.last_sequence:
-        after = None  # The browser remembers messages this database never had.
-    return name, room, after, store.history(room, after)
-
-
-def guest_name(query):
-    """The name an anonymous socket gives in its URL (?username=...), or None.
-
-    Reads the database: a registered user's name is not a guest's.
-    """
-    try:
-        name = read_username({"username": query.get("username", [""])[-1]})
-    except FrameError:
-        return None
-    return None if is_registered_name(name) else name
-
-
 def member_id(query):
     """The socket's id in the user list: the same for every socket of one page (?member=...).
 
@@ -321,9 +295,3 @@ def member_id(query):
     if not CLIENT_ID_PATTERN.fullmatch(key):
         return uuid.uuid4().hex
     return salted_hmac("chat.presence.member", key).hexdigest()[:32]
-
-
-def last_seen(query):
-    """The sequence number a reconnecting socket has seen up to (?after=...), or None."""
-    value = query.get("after", [""])[-1]
-    return int(value) if value.isascii() and value.isdigit() and len(value) < 10 else None

@@ -8,9 +8,15 @@ import time
 
 from channels.layers import InMemoryChannelLayer
 
-# Values that no handler can change in place: a shallow copy of an event holding only these
-# is as good as a deep one.
+# Values that no handler can change in place: a shallow copy of an event holding only these,
+# or tuples of them, is as good as a deep one.
 IMMUTABLE = (str, int, float, bool, type(None))
+
+
+def immutable(value):
+    return isinstance(value, IMMUTABLE) or (
+        isinstance(value, tuple) and all(isinstance(item, IMMUTABLE) for item in value)
+    )
 
 
 class FanOutInMemoryChannelLayer(InMemoryChannelLayer):
@@ -20,8 +26,9 @@ class FanOutInMemoryChannelLayer(InMemoryChannelLayer):
     for each, and walks every channel of the process looking for expired messages, on every
     group_send() and every receive(). This one queues the event for each member in a loop, as
     a shallow copy when every value is immutable (a chat message's are: a type, a sequence
-    number and the frame's text), and looks for expired messages at most once a second: they
-    expire after `expiry` seconds (60), so a second later changes nothing that matters.
+    number and the frame's text; a presence event's, tuples of strings), and looks for expired
+    messages at most once a second: they expire after `expiry` seconds (60), so a second later
+    changes nothing that matters.
     """
 
     def __init__(self, *args, **kwargs):
@@ -38,14 +45,14 @@ class FanOutInMemoryChannelLayer(InMemoryChannelLayer):
         assert isinstance(message, dict), "Message is not a dict"
         self.require_valid_group_name(group)
         self._clean_expired()
-        if not all(isinstance(value, IMMUTABLE) for value in message.values()):
+        if not all(immutable(value) for value in message.values()):
             await super().group_send(group, message)  # Deep copies, as Channels makes them.
             return
         expires = time.time() + self.expiry
         for channel in list(self.groups.get(group, ())):
-            queue = self.channels.setdefault(
-                channel, asyncio.Queue(maxsize=self.get_capacity(channel))
-            )
+            queue = self.channels.get(channel)
+            if queue is None:  # As in Channels: a member that has not read yet gets a queue.
+                queue = self.channels[channel] = asyncio.Queue(self.get_capacity(channel))
             try:
                 queue.put_nowait((expires, dict(message)))
             except asyncio.QueueFull:

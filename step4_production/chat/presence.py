@@ -2,7 +2,9 @@
 holds each socket.
 
 A newcomer reads the roster once and each arrival or departure is one event to the room, so a
-join costs the same in a room of 5 or of 500. Every entry expires unless its server refreshes
+join costs the same in a room of 5 or of 500. Arrivals that come together, as when a server
+restarts and every socket of a room is back within the same moment, are listed together and
+announced in one event. Every entry expires unless its server refreshes
 it: a process that dies without a word stops refreshing, and the next process to sweep the room
 removes its members, tells the room they left and takes their channels out of the group.
 
@@ -33,11 +35,14 @@ def entry_text(member, channel):
     return f"{channel}\n{dumps(member)}"
 
 
-def joined_event(member):
-    """The group event that tells a room a member came: flat, its frame's JSON built once, so
+def joined_event(members):
+    """The group event that tells a room members came: flat, each frame's JSON built once, so
     the layer copies no nested dict for each member and no member encodes it again."""
-    frame = {"type": "user.joined", "user": member}
-    return {"type": "presence.join", "member_id": member["id"], "text": dumps(frame)}
+    return {
+        "type": "presence.join",
+        "member_ids": tuple(member["id"] for member in members),
+        "texts": tuple(dumps({"type": "user.joined", "user": member}) for member in members),
+    }
 
 
 def left_event(member):
@@ -60,11 +65,13 @@ class MemoryRoster:
         # group -> {member id: (expiry time, entry text)}
         self.groups = {}
 
-    async def join(self, group, member_id, text, ttl):
-        """Add or replace an entry; returns every entry of the group that has not expired."""
+    async def join(self, group, texts, ttl):
+        """Add or replace entries ({member id: entry text}); returns every entry of the group
+        that has not expired."""
         entries = self.groups.setdefault(group, {})
-        entries[member_id] = (time.monotonic() + ttl, text)
         now = time.monotonic()
+        for member_id, text in texts.items():
+            entries[member_id] = (now + ttl, text)
         return [text for expiry, text in entries.values() if expiry > now]
 
     async def leave(self, group, member_id, channel):
@@ -107,10 +114,13 @@ local now = tonumber(time[1]) + tonumber(time[2]) / 1000000
 REDIS_JOIN = (
     REDIS_NOW
     + """
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
-redis.call('EXPIRE', KEYS[1], math.ceil(4 * tonumber(ARGV[3])))
-redis.call('EXPIRE', KEYS[2], math.ceil(4 * tonumber(ARGV[3])))
+local ttl = tonumber(ARGV[1])
+for i = 2, #ARGV, 2 do
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  redis.call('ZADD', KEYS[1], now + ttl, ARGV[i])
+end
+redis.call('EXPIRE', KEYS[1], math.ceil(4 * ttl))
+redis.call('EXPIRE', KEYS[2], math.ceil(4 * ttl))
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
 if #ids == 0 then return {} end
 return redis.call('HMGET', KEYS[2], unpack(ids))
@@ -171,8 +181,9 @@ class RedisRoster:
     def keys(group):
         return [f"chat.presence:{group}:expiry", f"chat.presence:{group}:entries"]
 
-    async def join(self, group, member_id, text, ttl):
-        texts = await self.client().eval(REDIS_JOIN, 2, *self.keys(group), member_id, text, ttl)
+    async def join(self, group, texts, ttl):
+        pairs = [value for item in texts.items() for value in item]
+        texts = await self.client().eval(REDIS_JOIN, 2, *self.keys(group), ttl, *pairs)
         return [text for text in texts if text is not None]
 
     async def leave(self, group, member_id, channel):
@@ -199,16 +210,54 @@ class Presence:
             self.roster = RedisRoster(settings.REDIS_URL)
         # group -> {member id: entry text} for the sockets of this process.
         self.local = {}
+        # group -> [(member id, entry text, future of the members)]: arrivals not yet listed.
+        self.arriving = {}
+        self.tasks = set()  # The tasks that list them: asyncio keeps only weak references.
         self.refresher = None
 
     async def join(self, group, member, channel):
-        """List a member; returns the room's members, this one included."""
+        """List a member and tell the room; returns the room's members, this one included.
+
+        The arrivals of CHAT_PRESENCE_GATHER seconds in one room are listed in one call to the
+        roster and announced in one event. Each of them reads a list that names all of them,
+        so none is sent a user.joined for the others: when every socket of a room comes back
+        at once, that is one user.list for each and no user.joined at all.
+        If the roster is unreachable this raises, and the room is not told: the member is
+        listed and announced when this process next refreshes the roster.
+        """
         text = entry_text(member, channel)
         self.local.setdefault(group, {})[member["id"]] = text
         if self.refresher is None:
             self.refresher = asyncio.create_task(self.refresh_forever())
-        texts = await self.roster.join(group, member["id"], text, settings.CHAT_PRESENCE_TTL)
-        return [member_of(text) for text in texts]
+        if group not in self.arriving:
+            self.arriving[group] = []
+            task = asyncio.create_task(self.list_arrivals(group))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        members = asyncio.get_running_loop().create_future()
+        self.arriving[group].append((member["id"], text, members))
+        return await members
+
+    async def list_arrivals(self, group):
+        await asyncio.sleep(settings.CHAT_PRESENCE_GATHER)
+        arrivals = self.arriving.pop(group)
+        texts = {member_id: text for member_id, text, _ in arrivals}
+        try:
+            listed = await self.roster.join(group, texts, settings.CHAT_PRESENCE_TTL)
+        except Exception as error:
+            for *_, members in arrivals:
+                if not members.done():  # Cancelled if its socket stopped waiting.
+                    members.set_exception(error)
+            return
+        everyone = [member_of(text) for text in listed]
+        for *_, members in arrivals:
+            if not members.done():
+                members.set_result(everyone)
+        try:
+            event = joined_event([member_of(text) for text in texts.values()])
+            await self.channel_layer.group_send(group, event)
+        except Exception:
+            logger.warning("Could not announce the members who came to %s", group, exc_info=True)
 
     async def leave(self, group, member, channel):
         """Unlist a member; True if this call removed it (so its departure is announced once)."""
@@ -239,7 +288,9 @@ class Presence:
         for text in added:
             # Gone from the roster: after a Redis restart, the group lost the channel too.
             await self.channel_layer.group_add(group, channel_of(text))
-            await self.channel_layer.group_send(group, joined_event(member_of(text)))
+        if added:
+            members = [member_of(text) for text in added]
+            await self.channel_layer.group_send(group, joined_event(members))
         for text in expired:
             logger.info("%s: a member whose server stopped refreshing it left", group)
             await self.channel_layer.group_discard(group, channel_of(text))

@@ -17,19 +17,21 @@ HISTORY_LENGTH = 50
 MAX_REPLAY = 1000
 
 
-def join_room(room_name, user):
-    """The room; a staff user becomes its agent if it has none.
+def room_for(room_name):
+    """The room of a name.
 
     A room that has no message yet is not in the database: its row is made with its first
-    message, so a socket that joins a room and says nothing leaves nothing behind. Every socket
-    runs this on connecting, so it is a plain SELECT, like history().
+    message, so a socket that joins a room and says nothing leaves nothing behind. Sockets read
+    this on connecting, so it is a plain SELECT, like history().
     """
     room = next(iter(Room.objects.raw(room_sql(), [room_name])), None)
-    if room is None:
-        return Room(url=room_name)
-    if user.is_staff and room.agent_id is None:
+    return Room(url=room_name) if room is None else room
+
+
+def join_room(room, user):
+    """A staff user who joins a room that has no agent becomes its agent."""
+    if user.is_staff and room.pk is not None and room.agent_id is None:
         Room.objects.filter(pk=room.pk, agent=None).update(agent=user)
-    return room
 
 
 def history(room, after=None):
@@ -37,15 +39,22 @@ def history(room, after=None):
 
     The room's last HISTORY_LENGTH messages; or, for a socket that reconnects having seen
     messages up to sequence `after`, every message since then: at most MAX_REPLAY, the newest
-    that fit in CHAT_MAX_REPLAY_BYTES. Every socket of a room runs this when a server restarts
-    and they all come back, so it is one plain SELECT rather than a query the ORM builds anew
-    each time (a third of the cost). A room without a row yet has no messages.
+    that fit in CHAT_MAX_REPLAY_BYTES. Sockets read this on connecting (the sockets of a room
+    that arrive together, once: arrivals.py), so it is one plain SELECT rather than a query the
+    ORM builds anew each time (a third of the cost). A room without a row yet has no messages.
     """
     limit = HISTORY_LENGTH if after is None else MAX_REPLAY
     newest_first = Message.objects.raw(history_sql(), [room.pk, after or 0, limit])
-    if after is not None and settings.CHAT_MAX_REPLAY_BYTES:
-        newest_first = newest_within(newest_first, settings.CHAT_MAX_REPLAY_BYTES)
+    if after is not None:
+        newest_first = within_replay_bytes(newest_first)
     return list(reversed(newest_first))
+
+
+def within_replay_bytes(newest_first):
+    """The newest messages whose text fits in CHAT_MAX_REPLAY_BYTES (0: all of them)."""
+    if not settings.CHAT_MAX_REPLAY_BYTES:
+        return list(newest_first)
+    return newest_within(newest_first, settings.CHAT_MAX_REPLAY_BYTES)
 
 
 def messages_between(room, after, before):

@@ -82,16 +82,15 @@ import json
 import django
 django.setup()
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AnonymousUser
 from chat import store
 from chat.identity import is_registered_name
 get_user_model().objects.create_user("Alice", password="unused-password")
 store.save_message("lobby", "one", "bob")
 store.save_message("lobby", "two", "bob")
-room = store.join_room("lobby", AnonymousUser())
+room = store.room_for("lobby")
 print(json.dumps({
     "registered": [is_registered_name(name) for name in ("alice", "ALICE", "Alic", "alice_")],
-    "room": [room.url, room.last_sequence, store.join_room("empty", AnonymousUser()).pk],
+    "room": [room.url, room.last_sequence, store.room_for("empty").pk],
     "history": [message.body for message in store.history(room)],
     "replay": [message.body for message in store.history(room, after=1)],
 }))

@@ -1,6 +1,8 @@
 """The in-memory layer behind the chat (chat/layers.py): Channels' InMemoryChannelLayer, with the
 same deliveries and less work per member."""
 
+import asyncio
+
 import channels.layers
 import pytest
 
@@ -36,9 +38,41 @@ async def test_every_member_gets_its_own_copy_of_a_chat_event(layer, monkeypatch
     assert deep_copies == []
 
 
+async def test_a_presence_event_of_tuples_is_not_deep_copied(layer, monkeypatch):
+    """The arrivals' event holds tuples of strings, which no handler can change: no deep copy."""
+    deep_copies = []
+    monkeypatch.setattr(channels.layers, "deepcopy", lambda value: deep_copies.append(value))
+    first, second = await members(layer, 2)
+    event = {"type": "presence.join", "member_ids": ("a", "b"), "texts": ("{}", "{}")}
+
+    await layer.group_send("chat_lobby", event)
+
+    assert [await layer.receive(first), await layer.receive(second)] == [event, event]
+    assert deep_copies == []
+
+
+async def test_an_event_for_a_member_waiting_on_its_queue_makes_no_new_queue(layer, monkeypatch):
+    """A member reading its channel has a queue: group_send puts the event there and builds no
+    queue to throw away, as Channels' layer does for every member of every event."""
+    (waiting,) = await members(layer, 1)
+    receiving = asyncio.ensure_future(layer.receive(waiting))
+    await asyncio.sleep(0)
+    made = []
+
+    class Counted(asyncio.Queue):
+        def __init__(self, *args, **kwargs):
+            made.append(self)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "Queue", Counted)
+    await layer.group_send("chat_lobby", {"type": "chat.message", "sequence": 1, "text": ""})
+    assert (await receiving)["sequence"] == 1
+    assert made == []
+
+
 async def test_an_event_holding_a_dict_is_deep_copied_for_each_member(layer):
-    """A presence event carries the member as a dict: each channel gets a deep copy, as from
-    Channels' own layer."""
+    """An event holding a dict (a member, as nested presence events did): each channel gets a
+    deep copy, as from Channels' own layer."""
     first, second = await members(layer, 2)
     event = {"type": "presence.join", "member": {"id": "a", "username": "alice"}}
 

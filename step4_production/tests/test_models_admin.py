@@ -53,12 +53,12 @@ def test_room_client_is_the_first_anonymous_name_seen():
 def test_room_agent_is_the_first_staff_user_who_joins():
     """Room.agent is the first staff user to join; other users and later staff leave it."""
     store.save_message("lobby", "the room exists once it has a message", "bob")
-    store.join_room("lobby", AnonymousUser())
-    store.join_room("lobby", make_user("bob"))
+    store.join_room(store.room_for("lobby"), AnonymousUser())
+    store.join_room(store.room_for("lobby"), make_user("bob"))
     assert Room.objects.get(url="lobby").agent is None
     first = make_user("anna", is_staff=True)
-    store.join_room("lobby", first)
-    store.join_room("lobby", make_user("otto", is_staff=True))
+    store.join_room(store.room_for("lobby"), first)
+    store.join_room(store.room_for("lobby"), make_user("otto", is_staff=True))
     assert Room.objects.get(url="lobby").agent == first
 
 
@@ -66,7 +66,7 @@ def test_room_agent_is_the_first_staff_user_who_joins():
 def test_a_staff_user_who_sends_the_first_message_becomes_the_rooms_agent():
     """A room is saved with its first message; a staff sender then is its agent."""
     staff = make_user("anna", is_staff=True)
-    store.join_room("garden", staff)
+    store.join_room(store.room_for("garden"), staff)
     assert not Room.objects.filter(url="garden").exists()
     store.save_message("garden", "welcome", "anna", user=staff)
     assert Room.objects.get(url="garden").agent == staff

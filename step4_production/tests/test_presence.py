@@ -39,6 +39,36 @@ async def test_a_newcomer_gets_the_whole_roster_in_one_frame_and_each_member_one
     await close_all(alice, bob, carol)
 
 
+async def test_arrivals_that_come_together_are_listed_together_and_announced_once(
+    settings, monkeypatch
+):
+    """Bob, carol and dora come back at once (as after a restart): each one's user.list names
+    all four, none of them is sent a user.joined for the others, and alice, already there,
+    hears each of them, all from one event on the layer."""
+    settings.CHAT_PRESENCE_GATHER = 0.5
+    names = ("bob", "carol", "dora")
+    alice = await open_socket(username="alice")
+    layer = get_channel_layer()
+    events = []
+    group_send = layer.group_send
+
+    async def counted(group, event):
+        events.append(event["type"])
+        await group_send(group, event)
+
+    monkeypatch.setattr(layer, "group_send", counted)
+    newcomers = await asyncio.gather(*(open_socket(username=name) for name in names))
+    everyone = {"alice", *names}
+    for newcomer in newcomers:
+        assert set(newcomer.users) == everyone
+        assert await frames_left(newcomer) == []
+    heard = await frames_left(alice)
+    assert [frame["type"] for frame in heard] == ["user.joined"] * len(names)
+    assert {frame["user"]["username"] for frame in heard} == set(names)
+    assert events == ["presence.join"]
+    await close_all(alice, *newcomers)
+
+
 async def test_join_and_leave_are_seen_by_the_others():
     """Bob comes and goes: alice sees him join, then leave, with the same member id."""
     alice = await open_socket(username="alice")
@@ -121,6 +151,8 @@ async def test_a_guest_without_a_name_is_anonymous_until_its_first_good_message(
     guest = await open_socket(username=None)
     listed = (await next_frame(bob, "user.joined"))["user"]
     await guest.send_json_to({"message": "hi", "username": "dora"})
+    # The message is not held back while the list is told (CHAT_PRESENCE_GATHER).
+    assert (await next_frame(bob))["username"] == "dora"
     renamed = await next_frame(bob, "user.joined")
     assert renamed["user"] == {**listed, "username": "dora"}
     await close_all(bob, guest)
@@ -146,7 +178,7 @@ async def add_member_of_a_dead_server(room, username):
     group = room_group_name(room)
     await layer.group_add(group, channel)
     roster = presence_for(layer).roster
-    await roster.join(group, member["id"], entry_text(member, channel), 0.5)
+    await roster.join(group, {member["id"]: entry_text(member, channel)}, 0.5)
     return member, channel
 
 

@@ -49,7 +49,8 @@ class Client:
             self.url, additional_headers=self.origin, open_timeout=TIMEOUT
         )
         self.reader = asyncio.create_task(self.read())
-        await self.wait_for(lambda: self.of_type("history"))
+        # The history, then the user list (its server may gather it with other arrivals').
+        await self.wait_for(lambda: self.of_type("user.list"))
         return self
 
     async def __aexit__(self, *exc_info):

@@ -237,7 +237,7 @@ async def test_a_database_failing_during_connect_closes_with_1011_and_leaves_not
     def database_is_down(*args, **kwargs):
         raise OperationalError("unable to open database file")
 
-    monkeypatch.setattr(store, "join_room", database_is_down)
+    monkeypatch.setattr(store, "room_for", database_is_down)
     communicator = WebsocketCommunicator(
         application, "/ws/chat/faults/?username=bob", [HOST, ORIGIN]
     )

@@ -106,6 +106,7 @@ def test_the_limits_come_from_the_environment():
         "CHAT_MAX_SOCKETS_PER_ADDRESS",
         "CHAT_MAX_REFUSALS",
         "CHAT_MAX_REPLAY_BYTES",
+        "CHAT_PRESENCE_GATHER",
     ],
 )
 @pytest.mark.parametrize("value", ["-1", "many", "nan"])

@@ -2,7 +2,6 @@
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AnonymousUser
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -15,7 +14,7 @@ pytestmark = pytest.mark.django_db
 def test_a_socket_saves_a_message_in_two_statements():
     """With the room the socket joined, a save is one UPDATE ... RETURNING for the sequence and
     one INSERT for the row, in one transaction; the ORM ran six statements for the same."""
-    room = store.join_room("lobby", AnonymousUser())
+    room = store.room_for("lobby")
     store.save_message(room, "first", "bob")  # The room's client is set once, by the first.
 
     with CaptureQueriesContext(connection) as queries:
@@ -30,7 +29,7 @@ def test_a_socket_saves_a_message_in_two_statements():
 def test_the_saved_row_is_what_the_orm_reads_back():
     """Every field the INSERT wrote reads back through the ORM as it was given."""
     user = get_user_model().objects.create_user("alice", password="unused-password")
-    room = store.join_room("lobby", user)
+    room = store.room_for("lobby")
 
     message, _ = store.save_message(room, "héllo 😀", "alice", user=user, client_id="c-9")
 
@@ -43,7 +42,7 @@ def test_the_saved_row_is_what_the_orm_reads_back():
 def test_a_resend_takes_no_number_and_saves_nothing():
     """The same client_id again in the room: the first message back, and the room's sequence
     unchanged (the failed INSERT rolled the UPDATE back)."""
-    room = store.join_room("lobby", AnonymousUser())
+    room = store.room_for("lobby")
     first, _ = store.save_message(room, "hello", "bob", client_id="c-1")
 
     again, created = store.save_message(room, "hello", "bob", client_id="c-1")
@@ -55,8 +54,8 @@ def test_a_resend_takes_no_number_and_saves_nothing():
 
 def test_the_first_guest_becomes_the_rooms_client_once():
     """Room.client is the first anonymous name seen, whichever socket's room object saves."""
-    room = store.join_room("lobby", AnonymousUser())
-    other_socket_room = store.join_room("lobby", AnonymousUser())
+    room = store.room_for("lobby")
+    other_socket_room = store.room_for("lobby")
     store.save_message(room, "hi", "bob")
 
     store.save_message(other_socket_room, "hi", "carol")
@@ -67,7 +66,7 @@ def test_the_first_guest_becomes_the_rooms_client_once():
 def test_a_room_deleted_while_a_socket_is_in_it_starts_again():
     """The admin deleted the room under an open socket: its next message makes the room anew,
     numbered from 1, instead of failing for ever."""
-    room = store.join_room("lobby", AnonymousUser())
+    room = store.room_for("lobby")
     store.save_message(room, "before", "bob")
     Room.objects.filter(pk=room.pk).delete()
 
@@ -80,7 +79,7 @@ def test_a_room_deleted_while_a_socket_is_in_it_starts_again():
 def test_a_refused_resend_leaves_the_sockets_room_as_the_database_has_it():
     """The room object a socket keeps still says the room's last number after a resend was
     refused: the number the rolled-back UPDATE took is not kept anywhere."""
-    room = store.join_room("lobby", AnonymousUser())
+    room = store.room_for("lobby")
     store.save_message(room, "hello", "bob", client_id="c-1")
 
     store.save_message(room, "hello", "bob", client_id="c-1")
