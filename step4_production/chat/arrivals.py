@@ -4,7 +4,7 @@ together in one trip to the database thread.
 After a server restart every socket is back within a second or two, and each one needs the same
 things: its user, a guest's name, its room, and the room's history, which is the same for every
 socket of the room. The sockets that arrive while a trip is under way wait for the next one and
-go together: one trip for all of them, and one read of each room's history for all of its
+go together: one trip for all of them, and one read of each room and its history for all of its
 sockets. A socket that arrives alone goes at once.
 """
 

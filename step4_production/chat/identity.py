@@ -97,7 +97,7 @@ class SessionUser(SimpleLazyObject):
 
     @async_unsafe(
         'scope["user"] reads the session from the database: read it first inside '
-        "database_sync_to_async, as ChatConsumer.connect() does in read_on_joining()"
+        "database_sync_to_async, as arrivals.read_on_joining() does for ChatConsumer.connect()"
     )
     def _setup(self):
         super()._setup()
@@ -108,8 +108,8 @@ class SocketAuthMiddleware(AuthMiddleware):
     AuthenticationMiddleware gives a request a lazy user.
 
     Channels' reads it at the handshake, in a trip of its own to the database thread, even when
-    there is no session to read. The chat's consumer first uses it in the one trip it makes on
-    connecting (read_on_joining()).
+    there is no session to read. The chat's consumer first uses it in the trip it makes on
+    connecting (arrivals.read_on_joining()).
     """
 
     async def resolve_scope(self, scope):

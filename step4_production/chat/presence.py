@@ -210,9 +210,9 @@ class Presence:
             self.roster = RedisRoster(settings.REDIS_URL)
         # group -> {member id: entry text} for the sockets of this process.
         self.local = {}
-        # group -> [(member id, entry text, future of the members)]: arrivals not yet listed.
+        # group -> ([(member id, entry text, future of the members)], the task that lists them).
         self.arriving = {}
-        self.tasks = set()  # The tasks that list them: asyncio keeps only weak references.
+        self.tasks = set()  # Those tasks: asyncio keeps only weak references to a task.
         self.refresher = None
 
     async def join(self, group, member, channel):
@@ -229,18 +229,21 @@ class Presence:
         self.local.setdefault(group, {})[member["id"]] = text
         if self.refresher is None:
             self.refresher = asyncio.create_task(self.refresh_forever())
-        if group not in self.arriving:
-            self.arriving[group] = []
+        arriving = self.arriving.get(group)
+        loop = asyncio.get_running_loop()
+        # A task done and still here was cancelled; one of another loop is of a closed one.
+        if arriving is None or arriving[1].done() or arriving[1].get_loop() is not loop:
             task = asyncio.create_task(self.list_arrivals(group))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
-        members = asyncio.get_running_loop().create_future()
-        self.arriving[group].append((member["id"], text, members))
+            arriving = self.arriving[group] = ([], task)
+        members = loop.create_future()
+        arriving[0].append((member["id"], text, members))
         return await members
 
     async def list_arrivals(self, group):
         await asyncio.sleep(settings.CHAT_PRESENCE_GATHER)
-        arrivals = self.arriving.pop(group)
+        arrivals, _ = self.arriving.pop(group)
         texts = {member_id: text for member_id, text, _ in arrivals}
         try:
             listed = await self.roster.join(group, texts, settings.CHAT_PRESENCE_TTL)

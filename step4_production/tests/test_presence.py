@@ -69,6 +69,25 @@ async def test_arrivals_that_come_together_are_listed_together_and_announced_onc
     await close_all(alice, *newcomers)
 
 
+async def test_arrivals_cut_short_leave_nothing_behind_for_the_next(settings):
+    """The gathering of a room's arrivals is cancelled (its event loop closing, as at the end
+    of a test): the next arrival in that room is listed all the same."""
+    settings.CHAT_PRESENCE_GATHER = 0.5
+    presence = presence_for(get_channel_layer())
+    member = {"id": "a", "username": "alice", "authenticated": False}
+    waiting = asyncio.ensure_future(presence.join("chat_lobby", member, "alices-channel"))
+    await asyncio.sleep(0)
+    for task in presence.tasks:
+        task.cancel()
+    waiting.cancel()
+    await asyncio.sleep(0)  # The cancelled tasks end.
+    settings.CHAT_PRESENCE_GATHER = 0
+    bob = {"id": "b", "username": "bob", "authenticated": False}
+    async with asyncio.timeout(TIMEOUT):
+        listed = await presence.join("chat_lobby", bob, "bobs-channel")
+    assert bob in listed
+
+
 async def test_join_and_leave_are_seen_by_the_others():
     """Bob comes and goes: alice sees him join, then leave, with the same member id."""
     alice = await open_socket(username="alice")

@@ -130,3 +130,10 @@ def test_the_presence_ttl_defaults_to_30_seconds_and_comes_from_the_environment(
     for environ, expected in [({}, "30.0"), ({"CHAT_PRESENCE_TTL": "2.5"}, "2.5")]:
         result = load_settings(show, **environ)
         assert result.stdout.strip() == expected, result.stderr
+
+
+def test_the_presence_gather_defaults_to_50_ms_and_comes_from_the_environment():
+    show = "import learning.settings as s; print(s.CHAT_PRESENCE_GATHER)"
+    for environ, expected in [({}, "0.05"), ({"CHAT_PRESENCE_GATHER": "0"}, "0.0")]:
+        result = load_settings(show, **environ)
+        assert result.stdout.strip() == expected, result.stderr
