@@ -192,10 +192,11 @@ SIGNED_IN_SENDER = 9_000
 class Workloads:
     """The workloads against one running server."""
 
-    def __init__(self, server, load, settings):
+    def __init__(self, server, load, settings, round_number=0):
         self.server = server
         self.load = load
         self.settings = settings
+        self.round_number = round_number  # Each round's storm in rooms of its own.
         self.target = {"host": "127.0.0.1", "port": server.port, "origin": server.origin}
 
     def connect(self, room, receivers, senders=(), cookie=None):
@@ -357,7 +358,7 @@ class Workloads:
         self.connect("warmup", 10)  # The first sockets load code and fill caches.
         self.close()
         rooms = [
-            (f"storm{number}", settings.storm_room_size)
+            (f"storm{self.round_number}-{number}", settings.storm_room_size)
             for number in range(settings.storm_sockets // settings.storm_room_size)
         ]
         sockets = sum(size for _, size in rooms)
@@ -487,6 +488,7 @@ def run(settings, progress_stream=sys.stderr):
                             settings,
                             progress,
                             deadline,
+                            number,
                         )
             finally:
                 for server in servers.values():
@@ -506,7 +508,7 @@ def run(settings, progress_stream=sys.stderr):
     }
 
 
-def run_round(entry, steps, server, load, settings, progress, deadline):
+def run_round(entry, steps, server, load, settings, progress, deadline, number=0):
     """One round of a server's measurements, the fan-out room growing from one to the next."""
     members = 0
     for key in steps:
@@ -520,7 +522,7 @@ def run_round(entry, steps, server, load, settings, progress, deadline):
         if not server.alive():
             entry["errors"].append(f"{key}: the server is gone\n{server.output_tail()}")
             continue
-        workloads = Workloads(server, load, settings)
+        workloads = Workloads(server, load, settings, number)
         try:
             if key.startswith("saturation_"):
                 clients = int(key.split("_")[1])
@@ -551,6 +553,8 @@ def run_round(entry, steps, server, load, settings, progress, deadline):
         Workloads(server, load, settings).close()
 
 
+# What memory a socket takes is the first round's: later rounds reuse what it allocated.
+FIRST = ("rss_before_bytes", "rss_after_bytes", "bytes_per_socket")
 # What went wrong is the worst round's, so that a loss in one round is not a median's to hide.
 WORST = {
     "missing_messages": max,
@@ -563,11 +567,13 @@ WORST = {
 
 def summarize(rounds):
     """The median of each number over the rounds (the one round when there is one); the worst
-    of the losses (WORST)."""
+    of the losses (WORST), the first round's memory (FIRST)."""
     summary = {}
     for name in rounds[0]:
         values = [result[name] for result in rounds if result.get(name) is not None]
         summary[name] = WORST.get(name, median)(values) if values else None
+        if name in FIRST:
+            summary[name] = rounds[0][name]
     summary["rounds"] = len(rounds)
     return summary
 

@@ -38,6 +38,7 @@ def test_tiny_run_measures_sane_numbers_and_stops_every_process(tmp_path):
     ours = psutil.Process()
     before = {child.pid for child in ours.children(recursive=True)}
     settings = tiny_settings()
+    settings.rounds = 2  # Step 4 on Daphne storms in both, each time into fresh rooms.
     progress = io.StringIO()
 
     results = runner.run(settings, progress_stream=progress)
@@ -222,16 +223,27 @@ def test_every_ablation_variant_serves_a_chat(spec, variant_database, tmp_path):
 
 
 def test_a_loss_in_one_round_is_not_hidden_by_the_median():
-    """Three rounds: the numbers are medians, what was lost is the worst round's."""
+    """Three rounds: the numbers are medians, what was lost is the worst round's, and the
+    memory a socket takes the first round's."""
     rounds = [
-        {"storm_per_second": rate, "missing_messages": missing, "delivered_fraction": fraction}
-        for rate, missing, fraction in [(300, 0, 1.0), (500, 4, 0.98), (400, 0, 1.0)]
+        {
+            "storm_per_second": rate,
+            "missing_messages": missing,
+            "delivered_fraction": fraction,
+            "bytes_per_socket": memory,
+        }
+        for rate, missing, fraction, memory in [
+            (300, 0, 1.0, 40_000),
+            (500, 4, 0.98, 0),
+            (400, 0, 1.0, 0),
+        ]
     ]
     summary = runner.summarize(rounds)
     assert summary == {
         "storm_per_second": 400,
         "missing_messages": 4,
         "delivered_fraction": 0.98,
+        "bytes_per_socket": 40_000,  # Later rounds reuse the memory the first one took.
         "rounds": 3,
     }
 
