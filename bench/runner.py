@@ -196,7 +196,8 @@ class Workloads:
         self.server = server
         self.load = load
         self.settings = settings
-        self.round_number = round_number  # Each round's storm in rooms of its own.
+        # Each round's storm in rooms of its own, named as the tutorial's route allows (\w+).
+        self.round_number = round_number
         self.target = {"host": "127.0.0.1", "port": server.port, "origin": server.origin}
 
     def connect(self, room, receivers, senders=(), cookie=None):
@@ -358,7 +359,7 @@ class Workloads:
         self.connect("warmup", 10)  # The first sockets load code and fill caches.
         self.close()
         rooms = [
-            (f"storm{self.round_number}-{number}", settings.storm_room_size)
+            (f"storm{self.round_number}_{number}", settings.storm_room_size)
             for number in range(settings.storm_sockets // settings.storm_room_size)
         ]
         sockets = sum(size for _, size in rooms)
