@@ -16,9 +16,11 @@ from bench.servers import ROOT, ServerSpec
 
 
 def tiny_settings():
-    """The floor, step 4 on Daphne, one ablation variant and, when redis-server exists, two
-    uvicorn workers sharing Redis."""
+    """The floor, step 4 on Daphne, the tutorial's storm (its route takes the storm's room
+    names), one ablation variant and, when redis-server exists, two uvicorn workers sharing
+    Redis."""
     settings = runner.tiny_settings()
+    settings.servers.append(ServerSpec("tutorial", "daphne", "memory", only=("storm",)))
     settings.servers.append(
         variants.variant(
             "with Channels' dispatch()", application="channels_dispatch", only=("saturation_2",)
@@ -54,6 +56,9 @@ def test_tiny_run_measures_sane_numbers_and_stops_every_process(tmp_path):
     assert list(entries) == [spec.name for spec in settings.servers]
     for name, entry in entries.items():
         assert entry["errors"] == [], name
+        if list(entry["spec"]["only"]) == ["storm"]:
+            assert entry["workloads"]["storm"]["sockets"] == settings.storm_sockets
+            continue
         for clients in (2, 3) if not entry["spec"]["only"] else (2,):
             saturation = entry["workloads"][f"saturation_{clients}"]
             # Every member (the sender included) heard every message, exactly once.
