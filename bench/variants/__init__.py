@@ -32,6 +32,11 @@ ABLATION = [
     variant("with Channels' dispatch()", application="channels_dispatch"),
     variant("building the JSON once per member", application="per_member_json"),
     variant("without gc.freeze()", application="no_gc_freeze"),
+    variant(
+        "with Python's collector thresholds (a pass every 700 new objects)",
+        application="default_gc_thresholds",
+        only=(*ROOMS, *STORM),
+    ),
     variant("with CONN_MAX_AGE = 0", settings="conn_max_age_0"),
     variant(
         "with Channels' AuthMiddlewareStack", application="channels_auth", only=(*ROOMS, *STORM)
@@ -43,9 +48,6 @@ ABLATION = [
     ),
     variant("joining with the ORM's queries", application="orm_join", only=STORM),
     variant("with nested presence events", application="nested_presence", only=STORM),
-    variant(
-        "without gathering arrivals (CHAT_PRESENCE_GATHER = 0)", settings="no_gathering", only=STORM
-    ),
     variant(
         "with a trip to the database for each joining socket",
         application="trip_per_socket",
@@ -60,9 +62,9 @@ ABLATION = [
     ),
     # All of them at once, measured like step 4 as shipped: what "today" was.
     variant(
-        "before (ORM save and join, a trip per socket, nested presence, no gathering, Channels'"
-        " layer and auth stack)",
-        settings="before_settings",
+        "before (ORM save and join, a trip per socket, nested presence, Channels' layer and"
+        " auth stack, Python's collector thresholds)",
+        settings="channels_memory_layer",
         application="before",
         only=("storm", "saturation_2", "saturation_10", "saturation_50", "steady", "burst"),
     ),

@@ -86,7 +86,7 @@ class ChatConsumer(SessionBoundConsumer, AsyncWebsocketConsumer):
         self.member["username"] = listed_as or "anonymous"
         self.last_sequence = messages[-1].sequence if messages else (after or 0)
         # The history and the user list go out together, once the sockets that arrived with
-        # this one are listed too (CHAT_PRESENCE_GATHER): one write to the socket, not two.
+        # this one are listed too: one write to the socket, not two.
         members = await self.enter_roster()
         await self.send_history(messages)
         await self.send_json({"type": "user.list", "users": members})

@@ -218,7 +218,8 @@ class Presence:
     async def join(self, group, member, channel):
         """List a member and tell the room; returns the room's members, this one included.
 
-        The arrivals of CHAT_PRESENCE_GATHER seconds in one room are listed in one call to the
+        The arrivals that reach a room in one turn of the event loop (the sockets that one trip
+        to the database answered together, chat/arrivals.py) are listed in one call to the
         roster and announced in one event. Each of them reads a list that names all of them,
         so none is sent a user.joined for the others: when every socket of a room comes back
         at once, that is one user.list for each and no user.joined at all.
@@ -242,7 +243,7 @@ class Presence:
         return await members
 
     async def list_arrivals(self, group):
-        await asyncio.sleep(settings.CHAT_PRESENCE_GATHER)
+        # A task starts at the loop's next turn: the arrivals of this turn are all in the list.
         arrivals, _ = self.arriving.pop(group)
         texts = {member_id: text for member_id, text, _ in arrivals}
         try:

@@ -236,10 +236,6 @@ CHAT_MAX_REPLAY_BYTES = env_number("CHAT_MAX_REPLAY_BYTES", 512 * 1024)
 CHAT_PRESENCE_TTL = float(os.environ.get("CHAT_PRESENCE_TTL", "30"))
 if not CHAT_PRESENCE_TTL > 0:
     raise ImproperlyConfigured("CHAT_PRESENCE_TTL must be a number of seconds over 0.")
-# Seconds a server gathers the arrivals in a room to list and announce them together: when a
-# room's sockets all come back at once, each is sent one user list instead of one user.joined
-# for each of the others. 0 lists each arrival at once.
-CHAT_PRESENCE_GATHER = env_number("CHAT_PRESENCE_GATHER", 0.05, float)
 
 # SQLite in a file unless DATABASE_URL names another database, such as the PostgreSQL that
 # servers on several machines share: postgres://user:password@host:5432/name

@@ -39,13 +39,10 @@ async def test_a_newcomer_gets_the_whole_roster_in_one_frame_and_each_member_one
     await close_all(alice, bob, carol)
 
 
-async def test_arrivals_that_come_together_are_listed_together_and_announced_once(
-    settings, monkeypatch
-):
+async def test_arrivals_that_come_together_are_listed_together_and_announced_once(monkeypatch):
     """Bob, carol and dora come back at once (as after a restart): each one's user.list names
     all four, none of them is sent a user.joined for the others, and alice, already there,
     hears each of them, all from one event on the layer."""
-    settings.CHAT_PRESENCE_GATHER = 0.5
     names = ("bob", "carol", "dora")
     alice = await open_socket(username="alice")
     layer = get_channel_layer()
@@ -69,10 +66,9 @@ async def test_arrivals_that_come_together_are_listed_together_and_announced_onc
     await close_all(alice, *newcomers)
 
 
-async def test_arrivals_cut_short_leave_nothing_behind_for_the_next(settings):
+async def test_arrivals_cut_short_leave_nothing_behind_for_the_next():
     """The gathering of a room's arrivals is cancelled (its event loop closing, as at the end
     of a test): the next arrival in that room is listed all the same."""
-    settings.CHAT_PRESENCE_GATHER = 0.5
     presence = presence_for(get_channel_layer())
     member = {"id": "a", "username": "alice", "authenticated": False}
     waiting = asyncio.ensure_future(presence.join("chat_lobby", member, "alices-channel"))
@@ -81,7 +77,6 @@ async def test_arrivals_cut_short_leave_nothing_behind_for_the_next(settings):
         task.cancel()
     waiting.cancel()
     await asyncio.sleep(0)  # The cancelled tasks end.
-    settings.CHAT_PRESENCE_GATHER = 0
     bob = {"id": "b", "username": "bob", "authenticated": False}
     async with asyncio.timeout(TIMEOUT):
         listed = await presence.join("chat_lobby", bob, "bobs-channel")
@@ -170,7 +165,7 @@ async def test_a_guest_without_a_name_is_anonymous_until_its_first_good_message(
     guest = await open_socket(username=None)
     listed = (await next_frame(bob, "user.joined"))["user"]
     await guest.send_json_to({"message": "hi", "username": "dora"})
-    # The message is not held back while the list is told (CHAT_PRESENCE_GATHER).
+    # The message is not held back while the list is told.
     assert (await next_frame(bob))["username"] == "dora"
     renamed = await next_frame(bob, "user.joined")
     assert renamed["user"] == {**listed, "username": "dora"}
