@@ -39,6 +39,6 @@ gc.collect()
 gc.freeze()
 # The collector also runs after every 700 new objects by default, and a thousand sockets coming
 # back make millions of them, almost none of them garbage that only it can free (a reference
-# cycle): a quarter of the server's time went to looking. After every 100,000 it costs little,
+# cycle): a third of the server's time went to looking. After every 100,000 it costs little,
 # and the cycles are still found, a little later.
 gc.set_threshold(100_000, 10, 10)
