@@ -28,6 +28,7 @@ def variant(label, settings="", application="", only=ROOMS):
 
 
 ABLATION = [
+    variant("saving each message before reading the next frame", application="one_at_a_time"),
     variant("saving with the ORM", application="orm_save"),
     variant("with Channels' dispatch()", application="channels_dispatch"),
     variant("building the JSON once per member", application="per_member_json"),
@@ -62,8 +63,8 @@ ABLATION = [
     ),
     # All of them at once, measured like step 4 as shipped: what "today" was.
     variant(
-        "before (ORM save and join, a trip per socket, nested presence, Channels' layer and"
-        " auth stack, Python's collector thresholds)",
+        "before (ORM save one at a time and join, a trip per socket, nested presence, Channels'"
+        " layer and auth stack, Python's collector thresholds)",
         settings="channels_memory_layer",
         application="before",
         only=("storm", "saturation_2", "saturation_10", "saturation_50", "steady", "burst"),

@@ -35,12 +35,14 @@ def save_message(room_name, body, username, user=None, client_id=None):
     return message, True
 
 
+def save_messages(room_name, texts, username, user=None):
+    return [save_message(room_name, body, username, user, client_id) for body, client_id in texts]
+
+
 class OrmSaveConsumer(ChatConsumer):
-    async def save(self, message, username, client_id):
+    async def save(self, texts, username):
         user = self.user if self.user.is_authenticated else None
-        return await database_sync_to_async(save_message)(
-            self.room_name, message, username, user, client_id
-        )
+        return await database_sync_to_async(save_messages)(self.room_name, texts, username, user)
 
 
 application = application_with(OrmSaveConsumer)

@@ -3,6 +3,7 @@
 https://channels.readthedocs.io/en/stable/topics/consumers.html
 """
 
+import asyncio
 import logging
 import uuid
 from urllib.parse import parse_qs
@@ -65,6 +66,10 @@ class ChatConsumer(SessionBoundConsumer, AsyncWebsocketConsumer):
         # (and is dropped by its sequence number) rather than never.
         await self.channel_layer.group_add(self.room_group_name, self.channel_name)
         self.joined = True
+        # The frames read but not saved yet, the task saving them, and whether the socket ends.
+        self.waiting, self.saving, self.ending = [], None, False
+        # One delivery at a time: a room event, and a resend answered while it fills a gap.
+        self.delivering = asyncio.Lock()
         await self.accept()
         try:
             # The user is read there too, from the session (SocketAuthMiddleware).
@@ -93,6 +98,8 @@ class ChatConsumer(SessionBoundConsumer, AsyncWebsocketConsumer):
 
     async def receive(self, text_data=None, bytes_data=None):
         """Save a good message, then send it to the whole room; a bad frame gets an error."""
+        if self.ending:
+            return  # Closing: its session ended.
         try:
             self.frame_gate.admit(text_data)
         except SustainedAbuse as abuse:
@@ -108,13 +115,45 @@ class ChatConsumer(SessionBoundConsumer, AsyncWebsocketConsumer):
             message = read_message(frame)
             username = await self.sender_name(frame)
             client_id = read_client_id(frame)
-            saved, created = await self.save(message, username, client_id)
-        except SessionEnded:
-            await self.close(code=SESSION_ENDED)
-            raise StopConsumer from None
         except FrameError as error:
             await self.send_json(error.as_frame(client_id_of(frame)))
             return
+        if not self.user.is_authenticated and self.guest_name is None:
+            self.guest_name = username  # From now on; listed once the message is sent.
+        # Saved by a task of its own, so that the frames that arrive meanwhile are read: a
+        # socket that sends faster than one save at a time has those saved together.
+        self.waiting.append((message, client_id))
+        if self.saving is None or self.saving.done():
+            self.saving = asyncio.create_task(self.save_waiting(username))
+
+    async def save_waiting(self, username):
+        """Save the frames that wait, in one transaction, then send each to the room."""
+        try:
+            while self.waiting and not self.ending:
+                texts, self.waiting = self.waiting, []
+                try:
+                    saved = await self.save(texts, username)
+                except FrameError as error:
+                    for _, client_id in texts:
+                        await self.send_json(error.as_frame(client_id))
+                    continue
+                for message, created in saved:
+                    await self.deliver(message, created)
+                await self.list_guest_name()
+        except SessionEnded:
+            await self.end(SESSION_ENDED)
+        except Exception:
+            # As when a handler raises: the socket closes with 1011 (server error).
+            logger.exception("Room %s: could not save or send messages", self.room_name)
+            await self.end(1011)
+
+    async def end(self, code):
+        """Close the socket, and read nothing more from it."""
+        self.ending = True
+        await self.close(code=code)
+
+    async def deliver(self, saved, created):
+        """A saved message to the room; a resend only to its sender, who may not have it."""
         if created:
             await self.send_to_room(saved)
         elif saved.sequence > self.last_sequence:
@@ -124,8 +163,6 @@ class ChatConsumer(SessionBoundConsumer, AsyncWebsocketConsumer):
         else:
             # A resend of a message this socket was sent before: its sender needs it back.
             await self.send(text_data=dumps(saved.to_frame()))
-        if not self.user.is_authenticated and self.guest_name is None:
-            await self.rename_guest(username)
 
     async def sender_name(self, frame):
         """Who a frame is from: a logged-in user while the session lives, or the guest's name
@@ -140,28 +177,29 @@ class ChatConsumer(SessionBoundConsumer, AsyncWebsocketConsumer):
             await database_sync_to_async(refuse_registered_name)(username)
         return username
 
-    async def rename_guest(self, username):
+    async def list_guest_name(self):
         """A guest without a name in its URL is named by its first good message, in the list too."""
-        self.guest_name = self.member["username"] = username
-        await self.enter_roster()
+        if self.guest_name is not None and self.member["username"] != self.guest_name:
+            self.member["username"] = self.guest_name
+            await self.enter_roster()
 
-    async def save(self, message, username, client_id):
+    async def save(self, texts, username):
         try:
-            return await database_sync_to_async(self.save_from_sender)(message, username, client_id)
+            return await database_sync_to_async(self.save_from_sender)(texts, username)
         except DatabaseError:
             logger.exception("Could not save a message in room %s", self.room_name)
             detail = "The message could not be saved: send it again."
             raise FrameError("not_saved", detail) from None
 
-    def save_from_sender(self, message, username, client_id):
+    def save_from_sender(self, texts, username):
         """In one trip to the database thread: a signed-in sender's session is checked (and
-        SessionEnded raised if it is over), then the message saved."""
+        SessionEnded raised if it is over), then the messages saved."""
         user = None
         if self.user.is_authenticated:
             if not self.session_is_current():
                 raise SessionEnded
             user = self.user
-        return store.save_message(self.room, message, username, user=user, client_id=client_id)
+        return store.save_messages(self.room, texts, username, user=user)
 
     async def send_to_room(self, message):
         """group_send a saved message; if the channel layer fails, tell its sender instead."""
@@ -177,22 +215,25 @@ class ChatConsumer(SessionBoundConsumer, AsyncWebsocketConsumer):
 
     async def chat_message(self, event):
         """A saved message for this socket; a gap before it is filled from the database."""
-        sequence = event["sequence"]
-        if sequence <= self.last_sequence:
-            return  # Already sent: in the history, or while filling a gap.
-        if sequence > self.last_sequence + 1:
-            missed = await database_sync_to_async(store.messages_between)(
-                self.room, self.last_sequence, sequence
-            )
-            # The layer dropped events for this socket (its channel was full) or another server's
-            # event came first: the log says how often, to size the channel layer's capacity.
-            logger.info(
-                "Room %s: %d missed messages sent from the database", self.room_name, len(missed)
-            )
-            for message in missed:
-                await self.send(text_data=dumps(message.to_frame()))
-        await self.send(text_data=event["text"])
-        self.last_sequence = sequence
+        async with self.delivering:
+            sequence = event["sequence"]
+            if sequence <= self.last_sequence:
+                return  # Already sent: in the history, or while filling a gap.
+            if sequence > self.last_sequence + 1:
+                missed = await database_sync_to_async(store.messages_between)(
+                    self.room, self.last_sequence, sequence
+                )
+                # The layer dropped events for this socket (its channel was full) or another
+                # server's event came first: the log says how often, to size the layer's capacity.
+                logger.info(
+                    "Room %s: %d missed messages sent from the database",
+                    self.room_name,
+                    len(missed),
+                )
+                for message in missed:
+                    await self.send(text_data=dumps(message.to_frame()))
+            await self.send(text_data=event["text"])
+            self.last_sequence = sequence
 
     async def enter_roster(self):
         """List this socket in the room's roster, and so tell the room; the room's members.
@@ -248,6 +289,9 @@ class ChatConsumer(SessionBoundConsumer, AsyncWebsocketConsumer):
         if not getattr(self, "joined", False):
             return
         self.joined = False
+        if self.saving is not None:
+            # What the socket sent before it closed is saved, and sent to the room.
+            await self.saving
         presence = presence_for(self.channel_layer)
         try:
             await self.unbind_session()

@@ -83,47 +83,60 @@ def save_message(room, body, username, user=None, client_id=None, announcement=F
     Returns (message, created). A client_id that was saved before in this room returns that
     first message and False, so a browser that sends the same message twice does not save it
     twice. The database refuses a second (room, sequence) or (room, client_id) outright.
+    """
+    return save_messages(room, [(body, client_id)], username, user, announcement)[0]
+
+
+def save_messages(room, texts, username, user=None, announcement=False):
+    """Save one sender's messages, [(body, client_id)], in one transaction: [(message, created)].
 
     A socket saves every message it sends into one room, so this is two SQL statements in one
-    transaction, not the half a dozen the ORM would run: the room's sequence is taken and read
-    back in one UPDATE ... RETURNING, and the row is written in one INSERT (the ORM's field
-    conversions, without its query building).
+    transaction for the first message and one more for each other, not the half a dozen each
+    the ORM would run: the room's sequence numbers are taken and read back in one UPDATE ...
+    RETURNING, and each row is written in one INSERT (the ORM's field conversions, without its
+    query building). A socket that sends faster than its messages are saved has the ones that
+    waited saved together (ChatConsumer.save_waiting).
     """
     if isinstance(room, str):
         room, _ = Room.objects.get_or_create(url=room)
     elif room.pk is None:
         # Joined before the room had a message: its row is made now, for this one.
         room.pk = Room.objects.get_or_create(url=room.url)[0].pk
-    message = Message(
-        room=room,
-        body=body,
-        sentBy=username,
-        createdAt=timezone.now(),
-        created_By=user,
-        client_id=client_id,
-        announcement=announcement,
-    )
+    now = timezone.now()
+    messages = [
+        Message(
+            room=room,
+            body=body,
+            sentBy=username,
+            createdAt=now,
+            created_By=user,
+            client_id=client_id,
+            announcement=announcement,
+        )
+        for body, client_id in texts
+    ]
     # The connection itself rather than django.db.connection, which looks it up anew on each
-    # use: the field conversions below use it eight times.
+    # use: the field conversions below use it eight times a message.
     database = transaction.get_connection()
     try:
         with transaction.atomic(), database.cursor() as cursor:
             # The UPDATE locks the room's row until the transaction ends, so two servers saving
             # into one room at once take numbers one after the other.
-            cursor.execute(next_sequence_sql(), [room.pk])
+            cursor.execute(next_sequence_sql(), [len(messages), room.pk])
             row = cursor.fetchone()
             if row is None:
                 # The room was deleted (in the admin) while a socket was in it: it starts again.
-                room.pk = message.room_id = Room.objects.get_or_create(url=room.url)[0].pk
-                cursor.execute(next_sequence_sql(), [room.pk])
+                room.pk = Room.objects.get_or_create(url=room.url)[0].pk
+                cursor.execute(next_sequence_sql(), [len(messages), room.pk])
                 row = cursor.fetchone()
-            message.sequence = row[0]
-            values = [
-                field.get_db_prep_save(getattr(message, field.attname), database)
-                for field in message_fields()
-            ]
-            cursor.execute(insert_message_sql(), values)
-            message.pk = cursor.fetchone()[0]
+            for sequence, message in enumerate(messages, start=row[0] - len(messages) + 1):
+                message.room_id, message.sequence = room.pk, sequence
+                values = [
+                    field.get_db_prep_save(getattr(message, field.attname), database)
+                    for field in message_fields()
+                ]
+                cursor.execute(insert_message_sql(), values)
+                message.pk = cursor.fetchone()[0]
             if user is None and not room.client:
                 Room.objects.filter(pk=room.pk, client="").update(client=username)
                 room.client = username
@@ -131,14 +144,21 @@ def save_message(room, body, username, user=None, client_id=None, announcement=F
                 Room.objects.filter(pk=room.pk, agent=None).update(agent=user)
                 room.agent_id = user.pk
     except IntegrityError:
-        # This room saved the same client_id before (a resend), or another server just did.
-        if client_id and (earlier := saved_before(room, client_id)):
-            return earlier, False
+        # This room saved one of the client_ids before (a resend), or another server just did.
+        if len(texts) > 1:
+            # Nothing of the batch was saved: each is saved, or found, on its own.
+            return [
+                save_message(room, body, username, user, client_id, announcement)
+                for body, client_id in texts
+            ]
+        if texts[0][1] and (earlier := saved_before(room, texts[0][1])):
+            return [(earlier, False)]
         raise
-    room.last_sequence = message.sequence  # Only once it is committed.
-    message._state.adding = False
-    message._state.db = database.alias
-    return message, True
+    room.last_sequence = messages[-1].sequence  # Only once it is committed.
+    for message in messages:
+        message._state.adding = False
+        message._state.db = database.alias
+    return [(message, True) for message in messages]
 
 
 @functools.cache
@@ -165,11 +185,11 @@ def history_sql():
 
 @functools.cache
 def next_sequence_sql():
-    """Add one to a room's last_sequence and return the new value (%s: the room's id)."""
+    """Add to a room's last_sequence and return the new value (%s: how many, the room's id)."""
     quote = connection.ops.quote_name
     table, pk = quote(Room._meta.db_table), quote(Room._meta.pk.column)
     column = quote(Room._meta.get_field("last_sequence").column)
-    return f"UPDATE {table} SET {column} = {column} + 1 WHERE {pk} = %s RETURNING {column}"
+    return f"UPDATE {table} SET {column} = {column} + %s WHERE {pk} = %s RETURNING {column}"
 
 
 @functools.cache

@@ -7,6 +7,7 @@ https://channels.readthedocs.io/en/stable/topics/testing.html#websocketcommunica
 
 import asyncio
 import json
+import time
 
 import pytest
 from channels.layers import get_channel_layer
@@ -15,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.db import DatabaseError
 from django.test import override_settings
 
-from chat import store
+from chat import consumers, store
 from chat.consumers import message_event
 from chat.models import Message, Room
 from learning.asgi import application
@@ -259,6 +260,100 @@ async def test_a_client_cannot_choose_the_event_type_sent_to_the_group():
     await close_all(alice, bob)
 
 
+async def test_messages_sent_faster_than_they_are_saved_are_saved_together_in_order(monkeypatch):
+    """Ten frames at once from one socket: saved in fewer transactions than ten, each once, and
+    every socket gets all ten in the order they were sent."""
+    save_messages, batches = store.save_messages, []
+
+    def counting(room, texts, *args, **kwargs):
+        batches.append(len(texts))
+        return save_messages(room, texts, *args, **kwargs)
+
+    monkeypatch.setattr(store, "save_messages", counting)
+    alice = await open_socket()
+    bob = await open_socket(username="bob")
+    bodies = [f"message {n}" for n in range(10)]
+    for n, body in enumerate(bodies):
+        await alice.send_json_to({"message": body, "username": "alice", "client_id": f"a-{n}"})
+
+    for socket in (alice, bob):
+        frames = [await next_frame(socket) for _ in bodies]
+        assert [(frame["sequence"], frame["message"]) for frame in frames] == list(
+            enumerate(bodies, start=1)
+        )
+        assert await hears_no_message(socket)
+    assert sum(batches) == 10 and len(batches) < 10
+    assert await saved_bodies() == bodies
+    await close_all(alice, bob)
+
+
+async def test_a_resend_among_messages_saved_together_is_saved_once():
+    """A, B, then A again, sent at once: A and B are saved and broadcast once each."""
+    alice = await open_socket()
+    bob = await open_socket(username="bob")
+    for body, client_id in (("A", "id-a"), ("B", "id-b"), ("A", "id-a")):
+        await alice.send_json_to({"message": body, "username": "alice", "client_id": client_id})
+
+    assert [(await next_frame(bob))["message"] for _ in range(2)] == ["A", "B"]
+    assert await hears_no_message(bob)
+    # Alice has both, in order, and may have A twice: the resend is answered as one would be
+    # on its own, with A again, unless A has not reached her yet.
+    heard = [(await next_frame(alice))["message"] for _ in range(2)]
+    heard += [frame["message"] for frame in await frames_left(alice)]
+    assert heard in (["A", "B"], ["A", "A", "B"], ["A", "B", "A"])
+    assert await saved_bodies() == ["A", "B"]
+    await close_all(alice, bob)
+
+
+async def test_what_a_socket_sent_before_it_closed_is_saved_before_its_consumer_ends(monkeypatch):
+    """Frames still waiting to be saved when the socket closes are saved, and reach the room,
+    before its consumer ends: a server that stops once its consumers have ended loses none."""
+    save_messages, saved = store.save_messages, []
+
+    def slow(*args, **kwargs):
+        time.sleep(0.1)
+        results = save_messages(*args, **kwargs)
+        saved.extend(message.body for message, _ in results)
+        return results
+
+    monkeypatch.setattr(store, "save_messages", slow)
+    alice = await open_socket()
+    bob = await open_socket(username="bob")
+    bodies = [f"last words {n}" for n in range(5)]
+    for body in bodies:
+        await alice.send_json_to({"message": body, "username": "alice"})
+    await alice.disconnect()
+
+    assert saved == bodies
+    assert [(await next_frame(bob))["message"] for _ in bodies] == bodies
+    await bob.disconnect()
+
+
+async def test_a_bug_while_saving_closes_the_socket_with_1011_and_the_room_hears_it_left(
+    monkeypatch, caplog
+):
+    """An unexpected exception in the task that saves: logged, the socket closed with 1011
+    (server error) as a crashed handler's would be, and the others told it left."""
+
+    def bug(*args, **kwargs):
+        raise RuntimeError("a bug in the save")
+
+    victim = await open_socket(username="victim")
+    witness = await open_socket(username="witness")
+    await next_frame(victim, "user.joined")
+    monkeypatch.setattr(store, "save_messages", bug)
+    await victim.send_json_to({"message": "boom", "username": "victim"})
+
+    closed = await victim.receive_output(TIMEOUT)
+    assert closed == {"type": "websocket.close", "code": 1011}
+    assert "a bug in the save" in caplog.text
+    await victim.disconnect()  # As the server does once the socket is closed.
+    left = await next_frame(witness, "user.left")
+    assert left["user"]["username"] == "victim"
+    assert await saved_bodies() == []
+    await witness.disconnect()
+
+
 # Missed and repeated messages
 
 
@@ -382,6 +477,25 @@ async def test_a_guest_without_a_name_in_its_url_is_named_by_its_first_good_mess
     await guest.disconnect()
 
 
+async def test_a_guests_name_is_fixed_by_its_first_good_frame_before_that_is_saved():
+    """Two names sent at once, the second before the first is saved: the first names the
+    socket, the second is refused with invalid_username, and only the first is saved."""
+    guest = await open_socket(username=None)
+    await guest.send_json_to({"message": "hi", "username": "dora", "client_id": "d-1"})
+    await guest.send_json_to({"message": "hi too", "username": "eve", "client_id": "e-1"})
+
+    answers = [await next_frame(guest, None) for _ in range(2)]
+    assert sorted((frame["type"], frame["client_id"]) for frame in answers) == [
+        ("chat.message", "d-1"),
+        ("error", "e-1"),
+    ]
+    assert next(frame for frame in answers if frame["type"] == "error")["code"] == (
+        "invalid_username"
+    )
+    assert await saved_bodies() == ["hi"]
+    await guest.disconnect()
+
+
 # Bad frames
 
 # Each bad frame as it travels (text or bytes), and the error code it must get.
@@ -462,13 +576,16 @@ async def test_a_message_that_cannot_be_saved_gets_not_saved_and_reaches_nobody(
     def database_is_down(*args, **kwargs):
         raise DatabaseError("database is locked")
 
-    monkeypatch.setattr(store, "save_message", database_is_down)
+    monkeypatch.setattr(store, "save_messages", database_is_down)
     alice = await open_socket()
     bob = await open_socket(username="bob")
     frame = {"message": "try me", "username": "alice", "client_id": "m-1"}
-    await alice.send_json_to(frame)
-    error = await next_frame(alice, None)
-    assert (error["type"], error["code"], error["client_id"]) == ("error", "not_saved", "m-1")
+    # Three at once, saved together: each gets its own not_saved.
+    for client_id in ("m-1", "m-2", "m-3"):
+        await alice.send_json_to({**frame, "client_id": client_id})
+    errors = [await next_frame(alice, None) for _ in range(3)]
+    assert [(error["type"], error["code"]) for error in errors] == [("error", "not_saved")] * 3
+    assert [error["client_id"] for error in errors] == ["m-1", "m-2", "m-3"]
     assert await hears_no_message(bob)
 
     # The database is back: the same message, sent again, arrives once.
@@ -567,7 +684,7 @@ async def test_a_consumer_whose_handler_raised_leaves_no_member_in_the_group(mon
     await next_frame(victim, "user.joined")
     assert len(layer.groups["chat_lobby"]) == 2
 
-    monkeypatch.setattr(store, "save_message", bug)
+    monkeypatch.setattr(consumers, "read_message", bug)
     await victim.send_json_to({"message": "boom", "username": "victim"})
     # The exception ends the victim's consumer (Daphne would close its socket).
     with pytest.raises(RuntimeError, match="a bug in the consumer"):

@@ -84,18 +84,18 @@ async def test_a_database_that_refuses_the_write_gets_not_saved_and_broadcasts_n
 
 
 async def test_a_locked_database_gets_not_saved_and_the_socket_stays_usable(monkeypatch):
-    """save_message raising OperationalError ("database is locked"): the same, then recovery."""
-    save_message = store.save_message
+    """save_messages raising OperationalError ("database is locked"): the same, then recovery."""
+    save_messages = store.save_messages
 
     def locked(*args, **kwargs):
         raise OperationalError("database is locked")
 
-    monkeypatch.setattr(store, "save_message", locked)
+    monkeypatch.setattr(store, "save_messages", locked)
     sender = await open_socket("faults", "alice")
     other = await open_socket("faults", "bob")
 
     async def recover():
-        monkeypatch.setattr(store, "save_message", save_message)
+        monkeypatch.setattr(store, "save_messages", save_messages)
 
     await check_failed_write_then_recovery(sender, other, recover)
     await sender.disconnect()
