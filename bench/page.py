@@ -64,14 +64,7 @@ def errors_section(results):
 
 def sections(results, path):
     """The generated parts of the page, by marker name."""
-    tables = dict(
-        zip(
-            ["targets", "saturation", "steady", "burst", "storm", "signed_in", "ablation"],
-            report.all_tables(results),
-            strict=True,
-        )
-    )
-    generated = {name: report.markdown(table) for name, table in tables.items()}
+    generated = {name: report.markdown(table) for name, table in report.all_tables(results).items()}
     generated["run"] = run_section(results, path)
     generated["errors"] = errors_section(results)
     return generated

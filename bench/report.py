@@ -16,31 +16,27 @@ from tabulate import tabulate
 from bench.servers import ROOT
 
 RESULTS = ROOT / "bench" / "results"
-PACKAGES = ["Django", "channels", "daphne", "channels-redis", "redis", "websockets", "uvicorn"]
-PACKAGES += ["uvloop", "httptools"]
+PACKAGES = "Django channels daphne channels-redis redis websockets uvicorn uvloop httptools".split()
+CPU = "server_cpu_us_per_delivery"
 
 
 def machine():
     """The machine and the versions the numbers were measured with."""
-    cpu = platform.machine()
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
+    lines = Path("/proc/cpuinfo").read_text().splitlines()
+    models = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
     versions = {"Python": platform.python_version()}
     for package in PACKAGES:
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = "not installed"
-    redis_server = shutil.which("redis-server")
-    if redis_server:
-        output = subprocess.run([redis_server, "--version"], capture_output=True, text=True)
-        words = [word[2:] for word in output.stdout.split() if word.startswith("v=")]
-        versions["redis-server"] = words[0] if words else output.stdout.strip()
+    if redis_server := shutil.which("redis-server"):
+        output = subprocess.run([redis_server, "--version"], capture_output=True, text=True).stdout
+        words = [word[2:] for word in output.split() if word.startswith("v=")]
+        versions["redis-server"] = words[0] if words else output.strip()
     return {
         "system": f"{platform.system()} {platform.release()}",
-        "cpu": cpu,
+        "cpu": models[0] if models else platform.machine(),
         "cores": os.cpu_count(),
         "memory_bytes": psutil.virtual_memory().total,
         "load_average": os.getloadavg(),
@@ -89,10 +85,6 @@ def times(amount):
     return number(amount, 2, suffix="x")
 
 
-def lost(data):
-    return number(data["expected_deliveries"] - data["deliveries"]) if data else "-"
-
-
 def main_servers(results):
     """The servers of the run that are not ablation variants."""
     return [entry for entry in results["servers"] if not entry["spec"]["only"]]
@@ -103,135 +95,125 @@ def tutorial_for(results, entry):
     return find(results, "tutorial", entry["spec"]["server"])
 
 
-# The tables: (title, header, rows)
+def with_lost(data):
+    """A workload's numbers and the deliveries it lost."""
+    return {**data, "lost": data["expected_deliveries"] - data["deliveries"] if data else None}
+
+
+# The tables: (title, header, rows). A column is its header, the name of the number it shows
+# and the rest of number()'s arguments; TIMES is how a ratio is shown.
+TIMES = (2, 1, "x")
+
+
+def table(title, first, columns, rows):
+    """The table of `rows`, each (its first cells, its numbers by name), and `columns`."""
+    cells = [
+        start + [number(numbers.get(name), *style) for _, name, *style in columns]
+        for start, numbers in rows
+    ]
+    return title, first + [column[0] for column in columns], cells
 
 
 def saturation_table(results):
-    floor = find(results, "floor")
-    rows = []
+    floor, rows = find(results, "floor"), []
     for entry in main_servers(results):
         tutorial = tutorial_for(results, entry)
         for clients in results["settings"]["saturation_clients"]:
             key = f"saturation_{clients}"
-            data = workload(entry, key)
-            cpu = data.get("server_cpu_us_per_delivery")
-            rows.append(
-                [
-                    entry["name"],
-                    clients,
-                    number(data.get("deliveries_per_second")),
-                    number(data.get("p50_ms"), 1),
-                    number(data.get("p99_ms"), 1),
-                    number(cpu, 1),
-                    times(ratio(cpu, value(tutorial, key, "server_cpu_us_per_delivery"))),
-                    number(ratio(cpu, value(floor, key, "server_cpu_us_per_delivery")), 1, 1, "x"),
-                    number(data.get("client_cpu_us_per_delivery"), 1),
-                    number(data.get("server_cpu_share"), 0, 100),
-                    lost(data),
-                ]
-            )
-    header = ["server", "C", "deliveries/s", "p50 ms", "p99 ms", "server CPU µs/delivery"]
-    header += ["x tutorial", "x floor", "load-gen CPU µs/delivery", "server CPU %", "lost"]
-    settings = results["settings"]
-    title = f"Saturation: one sender, at most {settings['saturation_window']} messages in flight"
-    return title, header, rows
+            numbers = with_lost(workload(entry, key))
+            numbers["x tutorial"] = ratio(numbers.get(CPU), value(tutorial, key, CPU))
+            numbers["x floor"] = ratio(numbers.get(CPU), value(floor, key, CPU))
+            rows.append(([entry["name"], clients], numbers))
+    columns = [
+        ("deliveries/s", "deliveries_per_second"),
+        ("p50 ms", "p50_ms", 1),
+        ("p99 ms", "p99_ms", 1),
+        ("server CPU µs/delivery", CPU, 1),
+        ("x tutorial", "x tutorial", *TIMES),
+        ("x floor", "x floor", 1, 1, "x"),
+        ("load-gen CPU µs/delivery", "client_cpu_us_per_delivery", 1),
+        ("server CPU %", "server_cpu_share", 0, 100),
+        ("lost", "lost"),
+    ]
+    window = results["settings"]["saturation_window"]
+    title = f"Saturation: one sender, at most {window} messages in flight"
+    return table(title, ["server", "C"], columns, rows)
 
 
 def steady_table(results):
-    rows = []
-    for entry in main_servers(results):
-        data = workload(entry, "steady")
-        rows.append(
-            [entry["name"]]
-            + [number(data.get(field), 1) for field in ("p50_ms", "p99_ms", "max_ms")]
-            + [number(data.get("server_cpu_us_per_delivery"), 1), lost(data)]
-        )
+    rows = [
+        ([entry["name"]], with_lost(workload(entry, "steady"))) for entry in main_servers(results)
+    ]
+    columns = [("p50 ms", "p50_ms", 1), ("p99 ms", "p99_ms", 1), ("max ms", "max_ms", 1)]
+    columns += [("server CPU µs/delivery", CPU, 1), ("lost", "lost")]
     settings = results["settings"]
     title = f"Steady: {settings['steady_rate']:g} messages/s into C = {settings['steady_clients']}"
-    return title, ["server", "p50 ms", "p99 ms", "max ms", "server CPU µs/delivery", "lost"], rows
+    return table(title, ["server"], columns, rows)
 
 
 def burst_table(results):
-    rows = []
-    for entry in main_servers(results):
-        data = workload(entry, "burst")
-        rows.append(
-            [
-                entry["name"],
-                number(data.get("sent")),
-                number(data.get("delivered_fraction"), 1, 100, "%"),
-                number(data.get("complete_clients")),
-                number(data.get("seconds"), 2),
-                number(data.get("p99_ms"), 0),
-            ]
-        )
+    rows = [([entry["name"]], workload(entry, "burst")) for entry in main_servers(results)]
+    columns = [("saved", "sent"), ("delivered", "delivered_fraction", 1, 100, "%")]
+    columns += [("members with all", "complete_clients"), ("drain s", "seconds", 2)]
     settings = results["settings"]
     title = (
         f"Burst: {settings['burst_senders']} senders x {settings['burst_messages']} messages, "
         f"C = {settings['burst_clients']}"
     )
-    return title, ["server", "saved", "delivered", "members with all", "drain s", "p99 ms"], rows
+    return table(title, ["server"], [*columns, ("p99 ms", "p99_ms", 0)], rows)
 
 
 def storm_table(results):
     rows = []
     for entry in main_servers(results):
-        data = workload(entry, "storm")
-        rate = data.get("storm_per_second")
+        numbers = dict(workload(entry, "storm"))
         tutorial = value(tutorial_for(results, entry), "storm", "storm_per_second")
-        rows.append(
-            [
-                entry["name"],
-                number(data.get("bytes_per_socket"), 1, 1 / 1024),
-                number(data.get("join_per_second")),
-                number(rate),
-                times(ratio(rate, tutorial)),
-                number(data.get("storm_cpu_us_per_socket")),
-                number(data.get("incomplete_sockets")),
-                number(data.get("missing_messages")),
-            ]
-        )
+        numbers["x tutorial"] = ratio(numbers.get("storm_per_second"), tutorial)
+        rows.append(([entry["name"]], numbers))
+    columns = [
+        ("KiB/socket", "bytes_per_socket", 1, 1 / 1024),
+        ("join/s", "join_per_second"),
+        ("storm connections/s", "storm_per_second"),
+        ("x tutorial", "x tutorial", *TIMES),
+        ("storm CPU µs/socket", "storm_cpu_us_per_socket"),
+        ("sockets without all", "incomplete_sockets"),
+        ("messages missing", "missing_messages"),
+    ]
     settings = results["settings"]
     title = (
         f"Reconnect storm: {settings['storm_sockets']:,} sockets in rooms of "
         f"{settings['storm_room_size']}, all back at once"
     )
-    header = ["server", "KiB/socket", "join/s", "storm connections/s", "x tutorial"]
-    header += ["storm CPU µs/socket", "sockets without all", "messages missing"]
-    return title, header, rows
+    return table(title, ["server"], columns, rows)
 
 
 def signed_in_table(results):
     rows = []
     for entry in main_servers(results):
-        if entry["spec"]["app"] != "step4":
-            continue
-        data = workload(entry, "signed_in")
-        cpu = data.get("server_cpu_us_per_delivery")
-        guest = value(entry, "saturation_2", "server_cpu_us_per_delivery")
-        tutorial = value(tutorial_for(results, entry), "saturation_2", "server_cpu_us_per_delivery")
-        rows.append(
-            [
-                entry["name"],
-                number(guest, 1),
-                number(cpu, 1),
-                times(ratio(cpu, guest)),
-                times(ratio(cpu, tutorial)),
-                number(data.get("p99_ms"), 1),
-                lost(data),
-            ]
-        )
+        if entry["spec"]["app"] == "step4":
+            numbers = with_lost(workload(entry, "signed_in"))
+            guest = numbers["guest"] = value(entry, "saturation_2", CPU)
+            tutorial = value(tutorial_for(results, entry), "saturation_2", CPU)
+            numbers["x guest"] = ratio(numbers.get(CPU), guest)
+            numbers["x tutorial"] = ratio(numbers.get(CPU), tutorial)
+            rows.append(([entry["name"]], numbers))
+    columns = [
+        ("guest sender µs/delivery", "guest", 1),
+        ("signed-in sender µs/delivery", CPU, 1),
+        ("x guest", "x guest", *TIMES),
+        ("x tutorial (C = 2)", "x tutorial", *TIMES),
+        ("p99 ms", "p99_ms", 1),
+        ("lost", "lost"),
+    ]
     title = "A room of two whose sender is signed in: its session is read again for each message"
-    header = ["server", "guest sender µs/delivery", "signed-in sender µs/delivery"]
-    header += ["x guest", "x tutorial (C = 2)", "p99 ms", "lost"]
-    return title, header, rows
+    return table(title, ["server"], columns, rows)
 
 
 ABLATION_COLUMNS = [
-    ("saturation_2", "server_cpu_us_per_delivery"),
-    ("saturation_50", "server_cpu_us_per_delivery"),
-    ("storm", "storm_cpu_us_per_socket"),
-    ("steady", "p99_ms"),
+    ("C = 2 CPU µs/delivery", "saturation_2", CPU),
+    ("C = 50 CPU µs/delivery", "saturation_50", CPU),
+    ("storm CPU µs/socket", "storm", "storm_cpu_us_per_socket"),
+    ("steady p99 ms", "steady", "p99_ms"),
 ]
 
 
@@ -242,13 +224,12 @@ def ablation_table(results):
         if entry is None:
             continue
         row = [entry["name"] + (" (as shipped)" if entry is shipped else "")]
-        for key, field in ABLATION_COLUMNS:
+        for _, key, field in ABLATION_COLUMNS:
             mine = value(entry, key, field)
             row += [number(mine, 1), times(ratio(mine, value(shipped, key, field)))]
         rows.append(row)
-    header = ["variant (Daphne, memory)", "C = 2 CPU µs/delivery", "vs shipped"]
-    header += ["C = 50 CPU µs/delivery", "vs shipped", "storm CPU µs/socket", "vs shipped"]
-    header += ["steady p99 ms", "vs shipped"]
+    header = ["variant (Daphne, memory)"]
+    header += [name for column in ABLATION_COLUMNS for name in (column[0], "vs shipped")]
     return "Ablation: step 4 with one change undone", header, rows
 
 
@@ -259,36 +240,32 @@ def targets(results):
     def target(what, numbers, amount, goal, met):
         rows.append([what, numbers, amount, goal, "met" if met else "**not met**"])
 
+    def step4_over_tutorial(what, server, key, field, unit, goal):
+        mine = value(find(results, "step4", server), key, field)
+        base = value(find(results, "tutorial", server), key, field)
+        share = ratio(mine, base)
+        numbers = f"{number(mine, 1)} / {number(base, 1)} {unit}"
+        target(what, numbers, times(share), f"≤ {goal}x", share is not None and share <= goal)
+
     for server in ("daphne", "uvicorn"):
-        ours, theirs = find(results, "step4", server), find(results, "tutorial", server)
         for clients, goal in ((2, 1.0), (10, 0.7), (50, 0.5)):
-            key = f"saturation_{clients}"
-            mine = value(ours, key, "server_cpu_us_per_delivery")
-            base = value(theirs, key, "server_cpu_us_per_delivery")
-            share = ratio(mine, base)
-            target(
-                f"server CPU per delivery, C = {clients}, {server}: step 4 / tutorial",
-                f"{number(mine, 1)} / {number(base, 1)} µs",
-                times(share),
-                f"≤ {goal}x",
-                share is not None and share <= goal,
-            )
+            what = f"server CPU per delivery, C = {clients}, {server}: step 4 / tutorial"
+            step4_over_tutorial(what, server, f"saturation_{clients}", CPU, "µs", goal)
     for server in ("daphne", "uvicorn"):
         ours = workload(find(results, "step4", server), "storm")
         base = value(find(results, "tutorial", server), "storm", "storm_per_second")
         share = ratio(ours.get("storm_per_second"), base)
-        complete = ours.get("incomplete_sockets") == 0
         target(
             f"reconnect storm, {server}: step 4 / tutorial connections/s, nothing lost",
             f"{number(ours.get('storm_per_second'))} / {number(base)} per s, "
             f"{number(ours.get('missing_messages'))} messages missing",
             times(share),
             "≥ 1.0x, 0 missing",
-            share is not None and share >= 1.0 and complete,
+            share is not None and share >= 1.0 and ours.get("incomplete_sockets") == 0,
         )
-    floor = value(find(results, "floor"), "saturation_50", "server_cpu_us_per_delivery")
+    floor = value(find(results, "floor"), "saturation_50", CPU)
     production = [
-        (value(entry, "saturation_50", "server_cpu_us_per_delivery"), entry["name"])
+        (value(entry, "saturation_50", CPU), entry["name"])
         for entry in results["servers"]
         if entry["spec"]["workers"] > 1
     ]
@@ -314,29 +291,16 @@ def targets(results):
         bool(fractions) and all(fraction == 1.0 for fraction in fractions),
     )
     for server in ("daphne", "uvicorn"):
-        mine = value(find(results, "step4", server), "steady", "p99_ms")
-        base = value(find(results, "tutorial", server), "steady", "p99_ms")
-        share = ratio(mine, base)
-        target(
-            f"steady p99 at C = 200, {server}: step 4 / tutorial",
-            f"{number(mine, 1)} / {number(base, 1)} ms",
-            times(share),
-            "≤ 0.5x",
-            share is not None and share <= 0.5,
-        )
+        what = f"steady p99 at C = 200, {server}: step 4 / tutorial"
+        step4_over_tutorial(what, server, "steady", "p99_ms", "ms", 0.5)
     return "Targets", ["target", "measured", "ratio", "goal", "verdict"], rows
 
 
 def all_tables(results):
-    return [
-        targets(results),
-        saturation_table(results),
-        steady_table(results),
-        burst_table(results),
-        storm_table(results),
-        signed_in_table(results),
-        ablation_table(results),
-    ]
+    """Every table, by the name that marks its place in docs/performance.md."""
+    tables = [targets, saturation_table, steady_table, burst_table, storm_table]
+    tables += [signed_in_table, ablation_table]
+    return {table.__name__.removesuffix("_table"): table(results) for table in tables}
 
 
 def has_numbers(rows):
@@ -346,7 +310,7 @@ def has_numbers(rows):
 def tables(results):
     """The whole run as plain text tables, for the terminal (workloads that ran)."""
     parts = []
-    for title, header, rows in all_tables(results):
+    for title, header, rows in all_tables(results).values():
         if has_numbers(rows):
             parts += [title, tabulate(rows, header, tablefmt="simple", disable_numparse=True), ""]
     errors = [f"  {e['name']}: {error}" for e in results["servers"] for error in e["errors"]]
@@ -386,8 +350,12 @@ def plot(results, path):
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
     clients = results["settings"]["saturation_clients"]
-    colours = {"none": "black", "memory": "tab:blue", "redis": "tab:red"}
-    colours["redis-pubsub"] = "tab:green"
+    colours = {
+        "none": "black",
+        "memory": "tab:blue",
+        "redis": "tab:red",
+        "redis-pubsub": "tab:green",
+    }
     markers = {"floor": "s", "tutorial": "o", "step4": "^"}
     figure, axes_pair = pyplot.subplots(1, 2, figsize=(12, 5.8), dpi=110)
     for entry in main_servers(results):
