@@ -418,8 +418,7 @@ class Progress:
 
     def __init__(self, total, stream=sys.stderr):
         self.total, self.done, self.stream = total, 0, stream
-        self.start = time.monotonic()
-        self.tty = stream.isatty()
+        self.start, self.tty = time.monotonic(), stream.isatty()
 
     def show(self, server, step):
         elapsed = time.monotonic() - self.start
@@ -464,13 +463,14 @@ def run(settings, progress_stream=sys.stderr):
         {"spec": asdict(spec), "name": spec.name, "workloads": {}, "rounds": {}, "errors": []}
         for spec in settings.servers
     ]
+    pairs = list(zip(settings.servers, entries, strict=True))
     servers = {}
     load = LoadGenerator(settings.processes)
     try:
         with tempfile.TemporaryDirectory(prefix="chat-bench-") as workdir:
             progress.show("step4", "migrating a fresh database")
             template = migrated_database(workdir)
-            for spec, entry in zip(settings.servers, entries, strict=True):
+            for spec, entry in pairs:
                 progress.show(spec.name, "starting")
                 server = Server(spec, workdir, template)
                 try:
@@ -480,20 +480,12 @@ def run(settings, progress_stream=sys.stderr):
                     entry["errors"].append(f"start: {error}\n{server.output_tail()}")
                     server.stop()
             try:
-                pairs = list(zip(settings.servers, entries, strict=True))
                 for number in range(settings.rounds):
                     shift = number % len(entries)
                     for spec, entry in pairs[shift:] + pairs[:shift]:
-                        run_round(
-                            entry,
-                            steps_of(settings, spec, number),
-                            servers.get(entry["name"]),
-                            load,
-                            settings,
-                            progress,
-                            deadline,
-                            number,
-                        )
+                        steps = steps_of(settings, spec, number)
+                        server = servers.get(entry["name"])
+                        run_round(entry, steps, server, load, settings, progress, deadline, number)
             finally:
                 for server in servers.values():
                     server.stop()
@@ -501,8 +493,7 @@ def run(settings, progress_stream=sys.stderr):
         load.stop()
         progress.finish()
     for entry in entries:
-        for key, rounds in entry["rounds"].items():
-            entry["workloads"][key] = summarize(rounds)
+        entry["workloads"] = {key: summarize(rounds) for key, rounds in entry["rounds"].items()}
     return {
         "mode": settings.mode,
         "settings": {**asdict(settings), "servers": [spec.name for spec in settings.servers]},
@@ -560,13 +551,8 @@ def run_round(entry, steps, server, load, settings, progress, deadline, number=0
 # What memory a socket takes is the first round's: later rounds reuse what it allocated.
 FIRST = ("rss_before_bytes", "rss_after_bytes", "bytes_per_socket")
 # What went wrong is the worst round's, so that a loss in one round is not a median's to hide.
-WORST = {
-    "missing_messages": max,
-    "incomplete_sockets": max,
-    "duplicates": max,
-    "lost_sockets": max,
-    "delivered_fraction": min,
-}
+WORST = dict.fromkeys(["missing_messages", "incomplete_sockets", "duplicates", "lost_sockets"], max)
+WORST["delivered_fraction"] = min
 
 
 def summarize(rounds):
