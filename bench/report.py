@@ -55,26 +55,20 @@ def value(entry, key, field):
     return workload(entry, key).get(field)
 
 
-def find(results, app, server=None, layer="memory", workers=1):
-    """The first server of the run that is `app` on `server`, as shipped (no variant)."""
+def find(results, app, server=None):
+    """The first server of the run that is `app` on `server` as shipped: one process, the
+    in-memory layer (the floor has none), no variant."""
     for entry in results["servers"]:
         spec = entry["spec"]
-        if (
-            spec["app"] == app
-            and server in (None, spec["server"])
-            and (app == "floor" or spec["layer"] == layer)
-            and spec["workers"] == workers
-            and not spec["label"]
-            and not spec["fast"]
-        ):
+        shipped = spec["workers"] == 1 and not (spec["label"] or spec["fast"])
+        layer = app == "floor" or spec["layer"] == "memory"
+        if shipped and layer and spec["app"] == app and server in (None, spec["server"]):
             return entry
     return None
 
 
 def ratio(numerator, denominator):
-    if numerator is None or not denominator:
-        return None
-    return numerator / denominator
+    return None if numerator is None or not denominator else numerator / denominator
 
 
 def number(amount, digits=0, scale=1.0, suffix=""):
@@ -124,17 +118,11 @@ def saturation_table(results):
             numbers["x tutorial"] = ratio(numbers.get(CPU), value(tutorial, key, CPU))
             numbers["x floor"] = ratio(numbers.get(CPU), value(floor, key, CPU))
             rows.append(([entry["name"], clients], numbers))
-    columns = [
-        ("deliveries/s", "deliveries_per_second"),
-        ("p50 ms", "p50_ms", 1),
-        ("p99 ms", "p99_ms", 1),
-        ("server CPU µs/delivery", CPU, 1),
-        ("x tutorial", "x tutorial", *TIMES),
-        ("x floor", "x floor", 1, 1, "x"),
-        ("load-gen CPU µs/delivery", "client_cpu_us_per_delivery", 1),
-        ("server CPU %", "server_cpu_share", 0, 100),
-        ("lost", "lost"),
-    ]
+    columns = [("deliveries/s", "deliveries_per_second"), ("p50 ms", "p50_ms", 1)]
+    columns += [("p99 ms", "p99_ms", 1), ("server CPU µs/delivery", CPU, 1)]
+    columns += [("x tutorial", "x tutorial", *TIMES), ("x floor", "x floor", 1, 1, "x")]
+    columns += [("load-gen CPU µs/delivery", "client_cpu_us_per_delivery", 1)]
+    columns += [("server CPU %", "server_cpu_share", 0, 100), ("lost", "lost")]
     window = results["settings"]["saturation_window"]
     title = f"Saturation: one sender, at most {window} messages in flight"
     return table(title, ["server", "C"], columns, rows)
@@ -170,15 +158,11 @@ def storm_table(results):
         tutorial = value(tutorial_for(results, entry), "storm", "storm_per_second")
         numbers["x tutorial"] = ratio(numbers.get("storm_per_second"), tutorial)
         rows.append(([entry["name"]], numbers))
-    columns = [
-        ("KiB/socket", "bytes_per_socket", 1, 1 / 1024),
-        ("join/s", "join_per_second"),
-        ("storm connections/s", "storm_per_second"),
-        ("x tutorial", "x tutorial", *TIMES),
-        ("storm CPU µs/socket", "storm_cpu_us_per_socket"),
-        ("sockets without all", "incomplete_sockets"),
-        ("messages missing", "missing_messages"),
-    ]
+    columns = [("KiB/socket", "bytes_per_socket", 1, 1 / 1024), ("join/s", "join_per_second")]
+    columns += [("storm connections/s", "storm_per_second"), ("x tutorial", "x tutorial", *TIMES)]
+    columns += [("storm CPU µs/socket", "storm_cpu_us_per_socket")]
+    columns += [("sockets without all", "incomplete_sockets")]
+    columns += [("messages missing", "missing_messages")]
     settings = results["settings"]
     title = (
         f"Reconnect storm: {settings['storm_sockets']:,} sockets in rooms of "
@@ -197,14 +181,9 @@ def signed_in_table(results):
             numbers["x guest"] = ratio(numbers.get(CPU), guest)
             numbers["x tutorial"] = ratio(numbers.get(CPU), tutorial)
             rows.append(([entry["name"]], numbers))
-    columns = [
-        ("guest sender µs/delivery", "guest", 1),
-        ("signed-in sender µs/delivery", CPU, 1),
-        ("x guest", "x guest", *TIMES),
-        ("x tutorial (C = 2)", "x tutorial", *TIMES),
-        ("p99 ms", "p99_ms", 1),
-        ("lost", "lost"),
-    ]
+    columns = [("guest sender µs/delivery", "guest", 1), ("signed-in sender µs/delivery", CPU, 1)]
+    columns += [("x guest", "x guest", *TIMES), ("x tutorial (C = 2)", "x tutorial", *TIMES)]
+    columns += [("p99 ms", "p99_ms", 1), ("lost", "lost")]
     title = "A room of two whose sender is signed in: its session is read again for each message"
     return table(title, ["server"], columns, rows)
 
@@ -264,13 +243,9 @@ def targets(results):
             share is not None and share >= 1.0 and ours.get("incomplete_sockets") == 0,
         )
     floor = value(find(results, "floor"), "saturation_50", CPU)
-    production = [
-        (value(entry, "saturation_50", CPU), entry["name"])
-        for entry in results["servers"]
-        if entry["spec"]["workers"] > 1
-    ]
-    production = sorted(item for item in production if item[0] is not None)
-    if production:
+    several = [entry for entry in results["servers"] if entry["spec"]["workers"] > 1]
+    production = [(value(entry, "saturation_50", CPU), entry["name"]) for entry in several]
+    if production := sorted(item for item in production if item[0] is not None):
         best, name = production[0]
         share = ratio(best, floor)
         target(
@@ -303,15 +278,11 @@ def all_tables(results):
     return {table.__name__.removesuffix("_table"): table(results) for table in tables}
 
 
-def has_numbers(rows):
-    return any(cell not in ("-", "") for row in rows for cell in row[2:])
-
-
 def tables(results):
     """The whole run as plain text tables, for the terminal (workloads that ran)."""
     parts = []
     for title, header, rows in all_tables(results).values():
-        if has_numbers(rows):
+        if any(cell not in ("-", "") for row in rows for cell in row[2:]):  # it ran
             parts += [title, tabulate(rows, header, tablefmt="simple", disable_numparse=True), ""]
     errors = [f"  {e['name']}: {error}" for e in results["servers"] for error in e["errors"]]
     if errors:
@@ -350,12 +321,8 @@ def plot(results, path):
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
     clients = results["settings"]["saturation_clients"]
-    colours = {
-        "none": "black",
-        "memory": "tab:blue",
-        "redis": "tab:red",
-        "redis-pubsub": "tab:green",
-    }
+    colours = {"none": "black", "memory": "tab:blue", "redis": "tab:red"}
+    colours["redis-pubsub"] = "tab:green"
     markers = {"floor": "s", "tutorial": "o", "step4": "^"}
     figure, axes_pair = pyplot.subplots(1, 2, figsize=(12, 5.8), dpi=110)
     for entry in main_servers(results):
@@ -378,13 +345,10 @@ def plot(results, path):
         ("p99 latency under saturation (lower is better)", "ms"),
     ]
     for axes, (title, unit) in zip(axes_pair, titles, strict=True):
-        axes.set_xscale("log")
-        axes.set_yscale("log")
-        axes.set_xticks(clients)
+        axes.set(xscale="log", yscale="log", xticks=clients, xlabel="C: sockets in the room")
         axes.xaxis.set_major_formatter(FuncFormatter(lambda amount, _: f"{amount:g}"))
         axes.xaxis.set_minor_formatter(NullFormatter())
         axes.yaxis.set_major_formatter(FuncFormatter(lambda amount, _: f"{amount:,.0f}"))
-        axes.set_xlabel("C: sockets in the room")
         axes.set_ylabel(unit)
         axes.set_title(title, fontsize=11)
         axes.grid(True, which="both", alpha=0.3)
