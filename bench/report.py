@@ -100,7 +100,8 @@ TIMES = (2, 1, "x")
 
 
 def table(title, first, columns, rows):
-    """The table of `rows`, each (its first cells, its numbers by name), and `columns`."""
+    """(title, header, rows of text) for `rows`, each its first cells and its numbers by name:
+    every column writes one of those numbers with number()."""
     cells = [
         start + [number(numbers.get(name), *style) for _, name, *style in columns]
         for start, numbers in rows
