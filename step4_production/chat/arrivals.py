@@ -4,8 +4,8 @@ together in one trip to the database thread.
 After a server restart every socket is back within a second or two, and each one needs the same
 things: its user, a guest's name, its room, and the room's history, which is the same for every
 socket of the room. The sockets that arrive while a trip is under way wait for the next one and
-go together: one trip for all of them, and one read of each room and its history for all of its
-sockets. A socket that arrives alone goes at once.
+go together: one trip for all of them, one read of each room and its history for all of its
+sockets, and one check of the guests' names. A socket that arrives alone goes at once.
 """
 
 import asyncio
@@ -15,7 +15,7 @@ import weakref
 from channels.db import database_sync_to_async
 
 from . import store
-from .identity import is_registered_name
+from .identity import registered_names
 from .protocol import FrameError, read_username
 
 # Each event loop's sockets waiting for the database thread (asyncio's futures belong to one),
@@ -75,9 +75,10 @@ def read_on_joining(arrivals):
     for each, in order: one socket's error is its own."""
     rooms = {}
     answers = []
-    for room_name, user, query in arrivals:
+    for (room_name, user, query), name in zip(arrivals, guest_names(arrivals), strict=True):
         try:
-            name = None if user.is_authenticated else guest_name(query)
+            if isinstance(name, Exception):
+                raise name
             if room_name not in rooms:
                 room = store.room_for(room_name)
                 rooms[room_name] = room, store.history(room)
@@ -105,16 +106,26 @@ def missed_since(room, after, history):
     return list(reversed(store.within_replay_bytes(reversed(missed))))
 
 
-def guest_name(query):
-    """The name an anonymous socket gives in its URL (?username=...), or None.
+def guest_names(arrivals):
+    """The name each arriving guest gives in its URL (?username=...), or None, also for a
+    signed-in user; or the exception that reading its user raised. One SELECT for all of them:
+    a registered user's name is not a guest's."""
+    names = []
+    for _, user, query in arrivals:
+        try:
+            names.append(None if user.is_authenticated else given_name(query))
+        except Exception as error:  # noqa: BLE001 - raised in the socket's own connect()
+            names.append(error)
+    registered = registered_names({name for name in names if isinstance(name, str)})
+    return [None if name in registered else name for name in names]
 
-    Reads the database: a registered user's name is not a guest's.
-    """
+
+def given_name(query):
+    """The name in a socket's URL (?username=...), normalised, or None."""
     try:
-        name = read_username({"username": query.get("username", [""])[-1]})
+        return read_username({"username": query.get("username", [""])[-1]})
     except FrameError:
         return None
-    return None if is_registered_name(name) else name
 
 
 def last_seen(query):

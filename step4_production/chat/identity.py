@@ -42,27 +42,38 @@ def user_group_name(user_id):
 
 
 def is_registered_name(name):
-    """True when a registered user has this username, in any case.
+    """True when a registered user has this username, in any case."""
+    return bool(registered_names([name]))
 
-    `name` is already normalised as read_username() does it. Case is compared by the database,
-    with UPPER() as the ORM's iexact does: for every letter on PostgreSQL, for ASCII letters
-    only on SQLite. Every guest's socket asks this on connecting, so it is one plain SELECT
-    rather than a query the ORM builds anew each time.
+
+def registered_names(names):
+    """Those of `names` that a registered user has, in any case: one SELECT for all of them.
+
+    Each name is already normalised as read_username() does it. Case is compared by the
+    database, with UPPER() as the ORM's iexact does: for every letter on PostgreSQL, for ASCII
+    letters only on SQLite. The guests that arrive together ask this together (arrivals.py), so
+    it is one plain SELECT rather than a query the ORM builds anew each time.
     """
+    candidates = [each for name in names for each in (name, name.casefold())]
+    if not candidates:
+        return set()
     with connection.cursor() as cursor:
-        cursor.execute(registered_name_sql(), [name, name.casefold()])
-        return cursor.fetchone() is not None
+        cursor.execute(registered_names_sql(len(candidates)), candidates)
+        found = {name for (name,) in cursor.fetchall()}
+    return {name for name in names if name in found or name.casefold() in found}
 
 
-@functools.cache
-def registered_name_sql():
-    """Whether a user's name is either of two, in any case (%s, %s: the two names)."""
+@functools.lru_cache(maxsize=256)
+def registered_names_sql(count):
+    """Which of `count` names a user's name is, in any case (%s for each name)."""
     model = get_user_model()
     quote = connection.ops.quote_name
     column = quote(model._meta.get_field(model.USERNAME_FIELD).column)
+    table = quote(model._meta.db_table)
+    values = ", ".join(["(%s)"] * count)
     return (
-        f"SELECT 1 FROM {quote(model._meta.db_table)} "
-        f"WHERE UPPER({column}) IN (UPPER(%s), UPPER(%s)) LIMIT 1"
+        f"WITH names (name) AS (VALUES {values}) SELECT name FROM names WHERE EXISTS "
+        f"(SELECT 1 FROM {table} WHERE UPPER({column}) = UPPER(names.name))"
     )
 
 

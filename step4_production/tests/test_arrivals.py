@@ -10,7 +10,7 @@ from django.db import DatabaseError, connection
 from django.test.utils import CaptureQueriesContext
 
 from chat import store
-from chat.arrivals import guest_name, last_seen, read_on_arriving, read_on_joining
+from chat.arrivals import guest_names, last_seen, read_on_arriving, read_on_joining
 from tests.sockets import close_all, open_socket, save_messages
 from tests.test_database_access import watch_queries
 
@@ -36,7 +36,8 @@ def read_alone(room_name, user, query):
     if after is not None and after > room.last_sequence:
         after = None
     messages = store.history(room, after)
-    return guest_name(query), room.url, after, [message.sequence for message in messages]
+    name = guest_names([(room_name, user, query)])[0]
+    return name, room.url, after, [message.sequence for message in messages]
 
 
 @pytest.mark.django_db
@@ -77,6 +78,9 @@ def test_each_socket_gets_what_it_would_read_alone(settings):
     history_reads = [q for q in queries.captured_queries if "chat_message" in q["sql"]]
     room_reads = [q for q in queries.captured_queries if 'FROM "chat_room"' in q["sql"]]
     assert (len(room_reads), len(history_reads)) == (4, 4 + 1)
+    # The nine guests' names are checked against the registered users' in one SELECT.
+    name_reads = [q for q in queries.captured_queries if "auth_user" in q["sql"]]
+    assert len(name_reads) == 1
 
 
 @pytest.mark.django_db
