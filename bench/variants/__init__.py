@@ -72,6 +72,14 @@ ABLATION = [
 ]
 
 
+def replace(module, name, value):
+    """Put `value` in the place of `module.name`, which must be there: a variant that replaced
+    a function the code no longer calls would measure step 4 as shipped under another name."""
+    if not hasattr(module, name):
+        raise AttributeError(f"{module.__name__} has no {name} for a variant to replace")
+    setattr(module, name, value)
+
+
 def chat_routes(application):
     """The routes inside step 4's socket stack, and the number of each one a ChatConsumer (or a
     variant's subclass of it) serves: [(number, route)]."""

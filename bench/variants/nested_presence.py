@@ -5,7 +5,7 @@ import django
 
 django.setup()  # The consumer's models need the app registry.
 
-from bench.variants import application_with  # noqa: E402
+from bench.variants import application_with, replace  # noqa: E402
 from chat import presence  # noqa: E402
 from chat.consumers import ChatConsumer  # noqa: E402
 
@@ -25,5 +25,5 @@ class NestedPresenceConsumer(ChatConsumer):
                 await self.send_json({"type": "user.joined", "user": member})
 
 
-presence.joined_event = nested_joined_event  # What Presence.list_arrivals() sends.
+replace(presence, "joined_event", nested_joined_event)  # What Presence.list_arrivals() sends.
 application = application_with(NestedPresenceConsumer)

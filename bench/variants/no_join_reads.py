@@ -2,7 +2,10 @@
 that looks empty. Not a change to ship: what is left is what step 4's join shares with the
 tutorial's (the handshake, the session, group_add), for the reconnect storm's rows."""
 
-from bench.variants import no_presence  # noqa: F401 - and no presence
+from bench.variants import (
+    no_presence,  # noqa: F401 - and no presence
+    replace,
+)
 from chat import arrivals
 from chat.models import Room
 from learning.asgi import application  # noqa: F401 - what the server runs
@@ -16,4 +19,4 @@ def read_nothing(sockets):
     return answers
 
 
-arrivals.read_on_joining = read_nothing  # What ChatConsumer.connect()'s trips run.
+replace(arrivals, "read_on_joining", read_nothing)  # What ChatConsumer.connect()'s trips run.

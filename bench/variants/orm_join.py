@@ -8,6 +8,7 @@ django.setup()  # The store's models need the app registry.
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.db.models import Q  # noqa: E402
 
+from bench.variants import replace  # noqa: E402
 from chat import arrivals, store  # noqa: E402
 from chat.models import Message, Room  # noqa: E402
 from learning.asgi import application  # noqa: E402, F401 - what the server runs
@@ -16,6 +17,11 @@ from learning.asgi import application  # noqa: E402, F401 - what the server runs
 def orm_is_registered_name(name):
     same = Q(username__iexact=name) | Q(username__iexact=name.casefold())
     return get_user_model().objects.filter(same).exists()
+
+
+def orm_registered_names(names):
+    """A query for each name, as the check was before the names of a trip went together."""
+    return {name for name in names if orm_is_registered_name(name)}
 
 
 def orm_room_for(room_name):
@@ -32,6 +38,6 @@ def orm_history(room, after=None):
 
 
 # arrivals.read_on_joining() calls these when a socket connects.
-arrivals.is_registered_name = orm_is_registered_name
-store.room_for = orm_room_for
-store.history = orm_history
+replace(arrivals, "registered_names", orm_registered_names)
+replace(store, "room_for", orm_room_for)
+replace(store, "history", orm_history)
